@@ -1,0 +1,184 @@
+// Package store is dandan's data layout on JetStream: the replicated streams
+// that hold every room's events and the key-value buckets that hold accounts,
+// devices, rooms, memberships and receipts. It is the only package that knows
+// subject names, bucket names and header names.
+//
+// Room events live in a fixed set of partition streams MSG_00…MSG_NN, subject
+// m.<partition>.<room>, so one stream's leader election pauses only the rooms
+// of that partition and load spreads over the cluster's servers. Each event's
+// place in its room (its room seq) is guarded by JetStream's compare-and-set on
+// the subject's last sequence, so two nodes can never give two events the same
+// seq; retries are deduplicated with Nats-Msg-Id.
+//
+//	st, err := store.Open(ctx, js, nc, store.Options{Partitions: 16, Replicas: 1})
+//	sseq, dup, err := st.Append(ctx, ev, "u1:c-42", lastStreamSeq)
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Options shape the layout. Partitions is fixed when the data is first
+// created; later opens use the stored value.
+type Options struct {
+	Partitions      int
+	Replicas        int
+	DuplicateWindow time.Duration
+	Placement       *jetstream.Placement // nil on a single node
+}
+
+// Store gives typed access to the streams and buckets.
+type Store struct {
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	partitions int
+	replicas   int
+
+	Users    jetstream.KeyValue // user id → UserRecord
+	Handles  jetstream.KeyValue // handle → user id
+	Devices  jetstream.KeyValue // device id → DeviceRecord
+	UserDevs jetstream.KeyValue // <user>.<device> → "" (a user's devices)
+	Rooms    jetstream.KeyValue // room id → RoomRecord
+	Members  jetstream.KeyValue // <room>.<user> → MemberRecord
+	Receipts jetstream.KeyValue // <room>.<user> → ReceiptRecord
+}
+
+// Bucket names.
+const (
+	bucketMeta     = "dd_meta"
+	bucketUsers    = "dd_users"
+	bucketHandles  = "dd_handles"
+	bucketDevices  = "dd_devices"
+	bucketUserDevs = "dd_userdevs"
+	bucketRooms    = "dd_rooms"
+	bucketMembers  = "dd_members"
+	bucketReceipts = "dd_receipts"
+)
+
+type layout struct {
+	Version    int `json:"version"`
+	Partitions int `json:"partitions"`
+}
+
+// Open creates the streams and buckets that do not exist yet and binds to all.
+func Open(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, o Options) (*Store, error) {
+	if o.Replicas < 1 {
+		o.Replicas = 1
+	}
+	if o.Partitions < 1 {
+		o.Partitions = 16
+	}
+	if o.DuplicateWindow <= 0 {
+		o.DuplicateWindow = 2 * time.Minute
+	}
+	s := &Store{nc: nc, js: js, replicas: o.Replicas}
+	kv := func(name string, history uint8) (jetstream.KeyValue, error) {
+		b, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:    name,
+			History:   history,
+			Storage:   jetstream.FileStorage,
+			Replicas:  o.Replicas,
+			Placement: o.Placement,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open bucket %s: %w", name, err)
+		}
+		return b, nil
+	}
+	meta, err := kv(bucketMeta, 1)
+	if err != nil {
+		return nil, err
+	}
+	l, err := loadLayout(ctx, meta, o.Partitions)
+	if err != nil {
+		return nil, err
+	}
+	s.partitions = l.Partitions
+	for _, b := range []struct {
+		dst  *jetstream.KeyValue
+		name string
+	}{
+		{&s.Users, bucketUsers}, {&s.Handles, bucketHandles}, {&s.Devices, bucketDevices},
+		{&s.UserDevs, bucketUserDevs}, {&s.Rooms, bucketRooms}, {&s.Members, bucketMembers},
+		{&s.Receipts, bucketReceipts},
+	} {
+		if *b.dst, err = kv(b.name, 1); err != nil {
+			return nil, err
+		}
+	}
+	for p := 0; p < s.partitions; p++ {
+		cfg := jetstream.StreamConfig{
+			Name:        StreamName(p),
+			Subjects:    []string{fmt.Sprintf("m.%d.*", p)},
+			Storage:     jetstream.FileStorage,
+			Replicas:    o.Replicas,
+			Placement:   o.Placement,
+			Retention:   jetstream.LimitsPolicy,
+			Duplicates:  o.DuplicateWindow,
+			MaxMsgSize:  256 << 10,
+			AllowDirect: true,
+			DenyDelete:  true,
+			DenyPurge:   true,
+			RePublish:   &jetstream.RePublish{Source: ">", Destination: LivePrefix + ">"},
+		}
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("open stream %s: %w", cfg.Name, err)
+		}
+	}
+	return s, nil
+}
+
+// loadLayout returns the stored layout, storing want's if there is none.
+func loadLayout(ctx context.Context, meta jetstream.KeyValue, want int) (layout, error) {
+	l := layout{Version: 1, Partitions: want}
+	b, _ := json.Marshal(l)
+	if _, err := meta.Create(ctx, "layout", b); err == nil {
+		return l, nil
+	} else if !errors.Is(err, jetstream.ErrKeyExists) {
+		return l, fmt.Errorf("store layout: %w", err)
+	}
+	e, err := meta.Get(ctx, "layout")
+	if err != nil {
+		return l, fmt.Errorf("read layout: %w", err)
+	}
+	if err := json.Unmarshal(e.Value(), &l); err != nil || l.Partitions < 1 {
+		return l, fmt.Errorf("stored layout is corrupt: %q", e.Value())
+	}
+	return l, nil
+}
+
+// Partitions is the number of message streams.
+func (s *Store) Partitions() int { return s.partitions }
+
+// StreamName is the name of partition p's stream.
+func StreamName(p int) string { return fmt.Sprintf("MSG_%02d", p) }
+
+// Partition is the partition holding room's events.
+func (s *Store) Partition(room string) int {
+	h := fnv.New32a()
+	h.Write([]byte(room))
+	return int(h.Sum32() % uint32(s.partitions))
+}
+
+// Subject is the stream subject of room's events.
+func (s *Store) Subject(room string) string {
+	return fmt.Sprintf("m.%d.%s", s.Partition(room), room)
+}
+
+// LivePrefix prefixes the subjects that every stored event is republished on.
+const LivePrefix = "live."
+
+// Core NATS subjects for ephemeral traffic between nodes.
+const (
+	SubjectEphemeral = "eph"     // eph.<room>: typing and receipts
+	SubjectUser      = "usr"     // usr.<user>: a user's own changes (joined, left)
+	SubjectRevoked   = "revoked" // revoked.<device>: close that device's sessions
+)

@@ -1,0 +1,104 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/broker"
+	"github.com/dandanchat/dandan/internal/store"
+)
+
+func open(t *testing.T, dir string) (*broker.Broker, *store.Store) {
+	t.Helper()
+	b, err := broker.Start(broker.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), b.JetStream(), b.Conn(), store.Options{Partitions: 4})
+	if err != nil {
+		b.Shutdown()
+		t.Fatal(err)
+	}
+	return b, st
+}
+
+func TestAppendCASDedupeRange(t *testing.T) {
+	ctx := context.Background()
+	b, st := open(t, t.TempDir())
+	defer b.Shutdown()
+
+	live, err := b.Conn().SubscribeSync(store.LivePrefix + ">")
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := "rabc"
+	var head store.Head
+	for i := 1; i <= 5; i++ {
+		ev := &api.Event{Room: room, Seq: uint64(i), Type: api.EventMessage, Text: "hi"}
+		sseq, dup, err := st.Append(ctx, ev, "u1:c"+string(rune('0'+i)), head.StreamSeq)
+		if err != nil || dup {
+			t.Fatalf("append %d: seq %d dup %v err %v", i, sseq, dup, err)
+		}
+		head = store.Head{Seq: uint64(i), StreamSeq: sseq}
+	}
+	// A stale expectation is refused.
+	_, _, err = st.Append(ctx, &api.Event{Room: room, Seq: 6, Type: api.EventMessage}, "u1:cX", 1)
+	if !errors.Is(err, store.ErrWrongLast) {
+		t.Fatalf("stale append: got %v, want ErrWrongLast", err)
+	}
+	// A repeated id with the right expectation is a duplicate of the first.
+	sseq, dup, err := st.Append(ctx, &api.Event{Room: room, Seq: 6, Type: api.EventMessage}, "u1:c3", head.StreamSeq)
+	if err != nil || !dup {
+		t.Fatalf("duplicate: dup %v err %v", dup, err)
+	}
+	if ev, err := st.EventAt(ctx, room, sseq); err != nil || ev.Seq != 3 {
+		t.Fatalf("duplicate points at %+v, %v; want seq 3", ev, err)
+	}
+	got, err := st.LoadHead(ctx, room)
+	if err != nil || got != head {
+		t.Fatalf("head %+v %v, want %+v", got, err, head)
+	}
+	evs, err := st.Range(ctx, room, 1, 100)
+	if err != nil || len(evs) != 5 {
+		t.Fatalf("range: %d events, %v", len(evs), err)
+	}
+	for i, ev := range evs {
+		if ev.Seq != uint64(i+1) {
+			t.Fatalf("range[%d].Seq = %d", i, ev.Seq)
+		}
+	}
+	m, err := live.NextMsg(time.Second)
+	if err != nil {
+		t.Fatalf("no republished event: %v", err)
+	}
+	if m.Header.Get(store.HeaderSeq) != "1" || m.Subject != store.LivePrefix+st.Subject(room) {
+		t.Fatalf("republished %s seq %q", m.Subject, m.Header.Get(store.HeaderSeq))
+	}
+	if empty, err := st.LoadHead(ctx, "rnothing"); err != nil || empty.Seq != 0 {
+		t.Fatalf("empty head %+v %v", empty, err)
+	}
+}
+
+func TestLayoutIsKeptAcrossOpens(t *testing.T) {
+	dir := t.TempDir()
+	b, st := open(t, dir)
+	b.Shutdown()
+	if st.Partitions() != 4 {
+		t.Fatalf("partitions %d", st.Partitions())
+	}
+	b2, err := broker.Start(broker.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Shutdown()
+	st2, err := store.Open(context.Background(), b2.JetStream(), b2.Conn(), store.Options{Partitions: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st2.Partitions() != 4 {
+		t.Fatalf("reopened with %d partitions, want the stored 4", st2.Partitions())
+	}
+}
