@@ -96,10 +96,10 @@ func parsePHC(s string) (phc, error) {
 	if err != nil {
 		return h, err
 	}
-	if h.salt, err = b64.DecodeString(parts[4]); err != nil {
+	if h.salt, err = decodeB64(parts[4]); err != nil {
 		return h, fmt.Errorf("malformed salt: %w", err)
 	}
-	if h.key, err = b64.DecodeString(parts[5]); err != nil {
+	if h.key, err = decodeB64(parts[5]); err != nil {
 		return h, fmt.Errorf("malformed hash: %w", err)
 	}
 	h.params = Params{
@@ -126,6 +126,15 @@ func parseParam(s, name string, bits int) (uint64, error) {
 		return 0, fmt.Errorf("malformed parameter %q", trunc(s))
 	}
 	return n, nil
+}
+
+// decodeB64 decodes strictly; unlike the bare decoder it also refuses the
+// newlines that encoding/base64 silently skips.
+func decodeB64(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errors.New("newline in base64")
+	}
+	return b64.DecodeString(s)
 }
 
 func trunc(s string) string {

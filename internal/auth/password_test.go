@@ -116,6 +116,7 @@ func TestVerifyPasswordMalformed(t *testing.T) {
 		{"threads 256", "$argon2id$v=19$m=4096,t=1,p=256$" + salt + "$" + key},
 		{"padded salt", "$argon2id$v=19$m=64,t=1,p=1$" + salt + "==$" + key},
 		{"bad base64", "$argon2id$v=19$m=64,t=1,p=1$" + salt + "$" + key[:10] + "!" + key[11:]},
+		{"newline in hash", "$argon2id$v=19$m=64,t=1,p=1$" + salt + "$" + key[:10] + "\n" + key[10:]},
 		{"empty hash", "$argon2id$v=19$m=64,t=1,p=1$" + salt + "$"},
 		{"short salt", "$argon2id$v=19$m=64,t=1,p=1$AAAA$" + key},
 		{"extra field", good + "$"},

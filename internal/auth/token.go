@@ -37,8 +37,14 @@ func ParseToken(token string) (deviceID, secret string, ok bool) {
 	if !found || len(secret) != secretLen || !api.ValidID(deviceID) {
 		return "", "", false
 	}
+	for i := range len(secret) {
+		if !isBase64URL(secret[i]) {
+			return "", "", false
+		}
+	}
+	// 43 characters carry 258 bits: the last two must be zero.
 	if _, err := base64.RawURLEncoding.Strict().DecodeString(secret); err != nil {
-		return "", "", false // also rejects a second dot
+		return "", "", false
 	}
 	return deviceID, secret, true
 }
@@ -55,4 +61,8 @@ func HashSecret(secret string) string {
 // storedHash.
 func SecretMatches(secret, storedHash string) bool {
 	return subtle.ConstantTimeCompare([]byte(HashSecret(secret)), []byte(storedHash)) == 1
+}
+
+func isBase64URL(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 }

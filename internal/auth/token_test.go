@@ -63,6 +63,8 @@ func TestParseToken(t *testing.T) {
 		{"short secret", "dabc." + secret[1:], false},
 		{"long secret", "dabc." + secret + "A", false},
 		{"std alphabet", "dabc." + strings.Repeat("+/", 21) + "w", false},
+		{"newline", "dabc." + secret[:20] + "\n" + secret[21:], false},
+		{"carriage return", "dabc." + secret[:20] + "\r" + secret[21:], false},
 		{"padding", "dabc." + secret[:42] + "=", false},
 		{"non-canonical", "dabc." + strings.Repeat("A", 42) + "B", false},
 	}

@@ -16,8 +16,9 @@ import (
 // Headers stored with every event, so the read model can be built from
 // headers alone.
 const (
-	HeaderSeq  = "Dd-Seq"  // the event's room seq
-	HeaderType = "Dd-Type" // the event type
+	HeaderSeq    = "Dd-Seq"    // the event's room seq
+	HeaderType   = "Dd-Type"   // the event type
+	HeaderSender = "Dd-Sender" // the user who caused it
 )
 
 // ErrWrongLast means the room has moved on since the caller's last known
@@ -45,6 +46,7 @@ func (s *Store) Append(ctx context.Context, ev *api.Event, msgID string, expectL
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expectLast, 10))
 	m.Header.Set(HeaderSeq, strconv.FormatUint(ev.Seq, 10))
 	m.Header.Set(HeaderType, ev.Type)
+	m.Header.Set(HeaderSender, ev.Sender)
 	ack, err := s.js.PublishMsg(ctx, m)
 	if err != nil {
 		var apiErr *jetstream.APIError

@@ -182,3 +182,9 @@ const (
 	SubjectUser      = "usr"     // usr.<user>: a user's own changes (joined, left)
 	SubjectRevoked   = "revoked" // revoked.<device>: close that device's sessions
 )
+
+// JetStream is the JetStream context the store uses.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Conn is the NATS connection the store uses.
+func (s *Store) Conn() *nats.Conn { return s.nc }

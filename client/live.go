@@ -1,0 +1,409 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/dandanchat/dandan/api"
+)
+
+// Defaults of LiveOptions.
+const (
+	DefaultUpdatesBuffer = 1024
+	DefaultMinBackoff    = 100 * time.Millisecond
+	DefaultMaxBackoff    = 5 * time.Second
+	DefaultAckTimeout    = 10 * time.Second
+	DefaultPingInterval  = 15 * time.Second
+	DefaultReadTimeout   = 30 * time.Second
+
+	// MaxServerFrameBytes bounds every frame read from the server.
+	MaxServerFrameBytes = 1 << 20
+
+	handshakeTimeout = 10 * time.Second
+	writeTimeout     = 10 * time.Second
+)
+
+var (
+	// ErrClosed fails the sends of a closed Live (wrapping the cause, if the
+	// Live stopped by itself, e.g. on an unauthorized error).
+	ErrClosed = errors.New("client: live connection closed")
+	// ErrOutboxFull fails a send when the outbox holds MaxOutbox unanswered sends.
+	ErrOutboxFull = errors.New("client: outbox full: too many unacknowledged sends")
+	// errAckTimeout breaks a connection on which a send went unanswered.
+	errAckTimeout = errors.New("client: send not acknowledged in time")
+)
+
+// LiveOptions configure a Live. Zero values mean the defaults.
+type LiveOptions struct {
+	Cursors                map[string]uint64 // initial cursors (room → last seq held); nil = none
+	Buffer                 int               // Updates channel size; 0 = 1024
+	MinBackoff, MaxBackoff time.Duration     // reconnect backoff with full jitter; 0 = 100ms / 5s
+	AckTimeout             time.Duration     // an unanswered send breaks the connection after this; 0 = 10s
+
+	// Additions to the basic options:
+	PingInterval time.Duration // a ping frame is sent this often; 0 = 15s
+	ReadTimeout  time.Duration // a connection silent this long is dead; 0 = 30s
+	MaxOutbox    int           // unanswered sends held at most; 0 = 10,000
+}
+
+func (o LiveOptions) withDefaults() LiveOptions {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.MinBackoff, DefaultMinBackoff)
+	def(&o.MaxBackoff, DefaultMaxBackoff)
+	def(&o.AckTimeout, DefaultAckTimeout)
+	def(&o.PingInterval, DefaultPingInterval)
+	def(&o.ReadTimeout, DefaultReadTimeout)
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = o.MinBackoff
+	}
+	if o.Buffer <= 0 {
+		o.Buffer = DefaultUpdatesBuffer
+	}
+	if o.MaxOutbox <= 0 {
+		o.MaxOutbox = DefaultMaxOutbox
+	}
+	return o
+}
+
+// Live is a WebSocket connection to the cluster that survives failures: it
+// reconnects, resumes from its cursors and resends its outbox. It is safe for
+// concurrent use.
+type Live struct {
+	c       *Client
+	opts    LiveOptions
+	log     *slog.Logger
+	updates chan Update
+	ctx     context.Context // ends with Close
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the loop has stopped
+	kick    chan struct{} // wakes the writer
+
+	next int    // the next server to dial; loop only
+	gens uint64 // session counter; loop only
+
+	mu       sync.Mutex
+	closed   bool
+	closeErr error             // what pending sends fail with once closed
+	cursors  map[string]uint64 // room → last seq delivered on Updates
+	baseline map[string]uint64 // room → last_seq when first seen, for rooms without cursor
+	sess     *session          // the ready connection, or nil
+	out      *outbox
+	receipts map[string]mark // to send
+	typing   map[string]struct{}
+}
+
+type mark struct{ delivered, read uint64 }
+
+// Live opens a live connection and returns once it is ready (authenticated
+// and synced from opts.Cursors). Until then it tries the servers in turn, at
+// most twice each (three attempts at least), within ctx; an unauthorized
+// answer is returned at once and never retried. ctx bounds only this first
+// connection: the Live then runs, reconnecting as needed, until Close.
+func (c *Client) Live(ctx context.Context, opts LiveOptions) (*Live, error) {
+	if c.Token() == "" {
+		return nil, api.Errorf(api.CodeUnauthorized, "no token: sign in first")
+	}
+	opts = opts.withDefaults()
+	l := &Live{
+		c:        c,
+		opts:     opts,
+		log:      c.log,
+		updates:  make(chan Update, opts.Buffer),
+		done:     make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+		next:     int(c.cur.Load() % uint64(len(c.bases))),
+		cursors:  map[string]uint64{},
+		baseline: map[string]uint64{},
+		out:      newOutbox(opts.MaxOutbox),
+		receipts: map[string]mark{},
+		typing:   map[string]struct{}{},
+	}
+	for r, s := range opts.Cursors {
+		if r != "" && s > 0 {
+			l.cursors[r] = s
+		}
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	s, err := l.connectFirst(ctx)
+	if err != nil {
+		l.cancel()
+		return nil, err
+	}
+	go l.run(s)
+	return l, nil
+}
+
+func (l *Live) connectFirst(ctx context.Context) (*session, error) {
+	attempts := max(2*len(l.c.bases), 3)
+	for i := 0; ; i++ {
+		s, err := l.connect(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if api.IsCode(err, api.CodeUnauthorized) || ctx.Err() != nil || i+1 >= attempts {
+			return nil, err
+		}
+		l.log.Debug("client: live: connect failed", "err", err)
+		if !sleepCtx(ctx, l.backoff(i, retryAfterOf(err))) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// run serves connections until Close or a fatal error.
+func (l *Live) run(s *session) {
+	var cause error
+	defer func() { l.finish(cause) }()
+	for {
+		err := l.serve(s)
+		if l.ctx.Err() != nil {
+			return
+		}
+		l.log.Info("client: live: disconnected", "server", s.server, "err", err)
+		if !l.emit(nil, Update{Kind: Disconnected, Err: err}) {
+			return
+		}
+		retryAfter := s.retryAfter()
+		for attempt := 0; ; attempt++ {
+			if !sleepCtx(l.ctx, l.backoff(attempt, retryAfter)) {
+				return
+			}
+			s, err = l.connect(l.ctx)
+			if err == nil {
+				break
+			}
+			if l.ctx.Err() != nil {
+				return
+			}
+			if api.IsCode(err, api.CodeUnauthorized) {
+				l.log.Warn("client: live: token refused, stopping", "err", err)
+				cause = err
+				l.emit(nil, Update{Kind: Disconnected, Err: err})
+				return
+			}
+			l.log.Debug("client: live: reconnect failed", "err", err)
+			retryAfter = retryAfterOf(err)
+		}
+	}
+}
+
+// finish stops the Live: fails every pending send, closes Updates.
+func (l *Live) finish(cause error) {
+	l.mu.Lock()
+	l.closed = true
+	l.sess = nil
+	l.closeErr = ErrClosed
+	if cause != nil {
+		l.closeErr = fmt.Errorf("%w: %w", ErrClosed, cause)
+	}
+	es := l.out.drain()
+	err := l.closeErr
+	l.mu.Unlock()
+	for _, e := range es {
+		e.p.resolve(nil, err)
+	}
+	close(l.updates)
+	close(l.done)
+}
+
+// Close stops the Live: it closes the connection, fails pending sends with
+// ErrClosed and closes Updates. It is safe to call more than once.
+func (l *Live) Close() error {
+	l.cancel()
+	<-l.done
+	return nil
+}
+
+// Updates delivers what the server sends. Events arrive exactly once, in seq
+// order per room. It is closed by Close (or when the token is refused).
+func (l *Live) Updates() <-chan Update { return l.updates }
+
+// Cursors returns a copy of the cursors: room → last seq delivered on Updates.
+func (l *Live) Cursors() map[string]uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.cursors)
+}
+
+// Connected reports whether a connection is ready now.
+func (l *Live) Connected() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sess != nil && !l.closed
+}
+
+// Send sends a message and waits for its acknowledgement (SendAsync + Wait).
+func (l *Live) Send(ctx context.Context, roomID, text string, opts ...SendOption) (*api.Ack, error) {
+	return l.SendAsync(roomID, text, opts...).Wait(ctx)
+}
+
+// SendAsync queues a message in the outbox and returns at once. It is written
+// now if connected, else on reconnection, and resent with the same id after
+// any failure until answered. Sending an id already pending returns the
+// pending send.
+func (l *Live) SendAsync(roomID, text string, opts ...SendOption) *Pending {
+	o, err := buildSendOptions(opts)
+	if err == nil {
+		err = checkText(text)
+	}
+	if err == nil && roomID == "" {
+		err = api.Errorf(api.CodeInvalid, "room id is empty")
+	}
+	if err != nil {
+		return failedPending(o.id, roomID, err)
+	}
+	return l.enqueue(api.ClientFrame{Type: api.FrameSend, ID: o.id, Room: roomID, Text: text, ReplyTo: o.replyTo})
+}
+
+// EditAsync queues an edit of the message at target, like SendAsync.
+func (l *Live) EditAsync(roomID string, target uint64, text string, opts ...SendOption) *Pending {
+	o, err := buildSendOptions(opts)
+	if err == nil {
+		err = checkText(text)
+	}
+	if err == nil {
+		err = checkTarget(roomID, target)
+	}
+	if err != nil {
+		return failedPending(o.id, roomID, err)
+	}
+	return l.enqueue(api.ClientFrame{Type: api.FrameEdit, ID: o.id, Room: roomID, Text: text, Target: target})
+}
+
+// DeleteAsync queues the deletion of the message at target, like SendAsync.
+func (l *Live) DeleteAsync(roomID string, target uint64, opts ...SendOption) *Pending {
+	o, err := buildSendOptions(opts)
+	if err == nil {
+		err = checkTarget(roomID, target)
+	}
+	if err != nil {
+		return failedPending(o.id, roomID, err)
+	}
+	return l.enqueue(api.ClientFrame{Type: api.FrameDelete, ID: o.id, Room: roomID, Target: target})
+}
+
+// Edit edits the message at target and waits for the acknowledgement.
+func (l *Live) Edit(ctx context.Context, roomID string, target uint64, text string, opts ...SendOption) (*api.Ack, error) {
+	return l.EditAsync(roomID, target, text, opts...).Wait(ctx)
+}
+
+// Delete deletes the message at target and waits for the acknowledgement.
+func (l *Live) Delete(ctx context.Context, roomID string, target uint64, opts ...SendOption) (*api.Ack, error) {
+	return l.DeleteAsync(roomID, target, opts...).Wait(ctx)
+}
+
+func checkTarget(roomID string, target uint64) error {
+	switch {
+	case roomID == "":
+		return api.Errorf(api.CodeInvalid, "room id is empty")
+	case target == 0:
+		return api.Errorf(api.CodeInvalid, "target seq is zero")
+	}
+	return nil
+}
+
+func (l *Live) enqueue(f api.ClientFrame) *Pending {
+	l.mu.Lock()
+	if l.closed {
+		err := l.closeErr
+		l.mu.Unlock()
+		return failedPending(f.ID, f.Room, err)
+	}
+	if e, ok := l.out.byID[f.ID]; ok {
+		l.mu.Unlock()
+		return e.p
+	}
+	if l.out.len() >= l.out.max {
+		l.mu.Unlock()
+		return failedPending(f.ID, f.Room, ErrOutboxFull)
+	}
+	e := l.out.add(f)
+	l.mu.Unlock()
+	l.wake()
+	return e.p
+}
+
+// Receipt moves this user's delivered and read pointers in a room (zero:
+// unchanged). Fire-and-forget: it is written when connected, coalesced with
+// other receipts of the room. It fails only if the Live is closed.
+func (l *Live) Receipt(roomID string, delivered, read uint64) error {
+	if roomID == "" {
+		return api.Errorf(api.CodeInvalid, "room id is empty")
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	if delivered == 0 && read == 0 {
+		l.mu.Unlock()
+		return nil
+	}
+	m := l.receipts[roomID]
+	m.delivered, m.read = max(m.delivered, delivered), max(m.read, read)
+	l.receipts[roomID] = m
+	l.mu.Unlock()
+	l.wake()
+	return nil
+}
+
+// Typing tells the room's other members that the user is typing. It is
+// ephemeral: dropped if not connected. It fails only if the Live is closed.
+func (l *Live) Typing(roomID string) error {
+	if roomID == "" {
+		return api.Errorf(api.CodeInvalid, "room id is empty")
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	if l.sess == nil {
+		l.mu.Unlock()
+		return nil
+	}
+	l.typing[roomID] = struct{}{}
+	l.mu.Unlock()
+	l.wake()
+	return nil
+}
+
+func (l *Live) wake() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// emit delivers u on Updates, blocking while it is full (then s, if not nil,
+// is marked stalled so the ack timeout does not blame the connection). It
+// returns false if the Live is closing.
+func (l *Live) emit(s *session, u Update) bool {
+	select {
+	case l.updates <- u:
+		return true
+	default:
+	}
+	if s != nil {
+		s.stalled.Store(true)
+		defer func() {
+			s.stallEnd.Store(time.Now().UnixNano())
+			s.stalled.Store(false)
+		}()
+	}
+	select {
+	case l.updates <- u:
+		return true
+	case <-l.ctx.Done():
+		return false
+	}
+}

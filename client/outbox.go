@@ -1,0 +1,202 @@
+package client
+
+import (
+	"cmp"
+	"container/list"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dandanchat/dandan/api"
+)
+
+// DefaultMaxOutbox bounds the sends of a Live awaiting an answer.
+const DefaultMaxOutbox = 10_000
+
+// Pending is a send, edit or deletion of a Live awaiting its answer.
+type Pending struct {
+	ID   string // the client id
+	Room string
+
+	done chan struct{}
+	once sync.Once
+	ack  *api.Ack
+	err  error
+}
+
+func newPending(id, room string) *Pending {
+	return &Pending{ID: id, Room: room, done: make(chan struct{})}
+}
+
+func failedPending(id, room string, err error) *Pending {
+	p := newPending(id, room)
+	p.resolve(nil, err)
+	return p
+}
+
+func (p *Pending) resolve(a *api.Ack, err error) {
+	p.once.Do(func() {
+		p.ack, p.err = a, err
+		close(p.done)
+	})
+}
+
+// Done is closed when the send is acknowledged or has definitively failed.
+func (p *Pending) Done() <-chan struct{} { return p.done }
+
+// Wait returns the acknowledgement, or the error that failed the send: an
+// *api.Error from the server, ErrOutboxFull, ErrClosed (wrapping the cause),
+// or ctx's error. A ctx ending does not cancel the send: it stays in the outbox.
+func (p *Pending) Wait(ctx context.Context) (*api.Ack, error) {
+	select {
+	case <-p.done:
+		return p.ack, p.err
+	default:
+	}
+	select {
+	case <-p.done:
+		return p.ack, p.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// entry is one outbox item. All fields are guarded by Live.mu.
+type entry struct {
+	n       uint64 // insertion order
+	frame   api.ClientFrame
+	p       *Pending
+	elem    *list.Element
+	gen     uint64    // the session it was last written on
+	sentAt  time.Time // when it was last written
+	retryAt time.Time // non-zero: delayed after a retryable error
+	queued  bool      // in unsent
+	removed bool
+}
+
+// outbox holds every unanswered send, in order, keyed by client id.
+type outbox struct {
+	max     int
+	n       uint64
+	byID    map[string]*entry
+	order   *list.List
+	unsent  []*entry            // to write on the current (or next) connection
+	delayed map[*entry]struct{} // waiting for their retryAt
+}
+
+func newOutbox(max int) *outbox {
+	return &outbox{max: max, byID: map[string]*entry{}, order: list.New(), delayed: map[*entry]struct{}{}}
+}
+
+func (o *outbox) len() int { return len(o.byID) }
+
+func (o *outbox) add(f api.ClientFrame) *entry {
+	o.n++
+	e := &entry{n: o.n, frame: f, p: newPending(f.ID, f.Room), queued: true}
+	e.elem = o.order.PushBack(e)
+	o.byID[f.ID] = e
+	o.unsent = append(o.unsent, e)
+	return e
+}
+
+func (o *outbox) remove(e *entry) {
+	if e.removed {
+		return
+	}
+	e.removed = true
+	o.order.Remove(e.elem)
+	delete(o.byID, e.frame.ID)
+	delete(o.delayed, e)
+}
+
+// delay keeps e for a resend at t.
+func (o *outbox) delay(e *entry, t time.Time) {
+	if e.removed || e.queued {
+		return
+	}
+	e.retryAt = t
+	o.delayed[e] = struct{}{}
+}
+
+// requeueAll schedules every entry for writing on a new connection, in
+// order, except those still delayed.
+func (o *outbox) requeueAll(now time.Time) {
+	o.unsent = o.unsent[:0]
+	for el := o.order.Front(); el != nil; el = el.Next() {
+		e := el.Value.(*entry)
+		if !e.retryAt.IsZero() {
+			if e.retryAt.After(now) {
+				continue
+			}
+			e.retryAt = time.Time{}
+			delete(o.delayed, e)
+		}
+		e.queued = true
+		o.unsent = append(o.unsent, e)
+	}
+}
+
+// take returns the frames to write now on session gen, marking them sent, and
+// the time of the next delayed resend (zero if none).
+func (o *outbox) take(gen uint64, now time.Time) ([]api.ClientFrame, time.Time) {
+	var next time.Time
+	var due []*entry
+	for e := range o.delayed {
+		if e.retryAt.After(now) {
+			if next.IsZero() || e.retryAt.Before(next) {
+				next = e.retryAt
+			}
+			continue
+		}
+		delete(o.delayed, e)
+		e.retryAt = time.Time{}
+		due = append(due, e)
+	}
+	slices.SortFunc(due, func(a, b *entry) int { return cmp.Compare(a.n, b.n) })
+	var frames []api.ClientFrame
+	for _, list := range [][]*entry{o.unsent, due} {
+		for _, e := range list {
+			if e.removed {
+				continue
+			}
+			e.queued, e.gen, e.sentAt = false, gen, now
+			frames = append(frames, e.frame)
+		}
+	}
+	clear(o.unsent)
+	o.unsent = o.unsent[:0]
+	return frames, next
+}
+
+// overdue reports whether an entry written on session gen has waited for its
+// answer longer than timeout since the later of its writing and since.
+func (o *outbox) overdue(gen uint64, now, since time.Time, timeout time.Duration) bool {
+	for el := o.order.Front(); el != nil; el = el.Next() {
+		e := el.Value.(*entry)
+		if e.gen != gen || e.queued || !e.retryAt.IsZero() {
+			continue
+		}
+		t := e.sentAt
+		if since.After(t) {
+			t = since
+		}
+		if now.Sub(t) > timeout {
+			return true
+		}
+	}
+	return false
+}
+
+// drain removes and returns every entry.
+func (o *outbox) drain() []*entry {
+	var es []*entry
+	for el := o.order.Front(); el != nil; el = el.Next() {
+		es = append(es, el.Value.(*entry))
+	}
+	for _, e := range es {
+		o.remove(e)
+	}
+	o.unsent = nil
+	return es
+}

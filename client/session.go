@@ -1,0 +1,435 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/dandanchat/dandan/api"
+)
+
+// session is one WebSocket connection, from ready to its end.
+type session struct {
+	conn   *websocket.Conn
+	server string
+	gen    uint64
+	user   string
+
+	done     chan struct{}
+	failOnce sync.Once
+	cause    error
+
+	stalled    atomic.Bool  // the reader waits for room in Updates
+	stallEnd   atomic.Int64 // unix ns when it last stopped waiting
+	retryAftMS atomic.Int64 // asked by an error frame without id
+}
+
+// fail ends the session (idempotently) and closes its socket.
+func (s *session) fail(err error) {
+	s.failOnce.Do(func() {
+		s.cause = err
+		close(s.done)
+		_ = s.conn.Close()
+	})
+}
+
+func (s *session) retryAfter() time.Duration {
+	return time.Duration(s.retryAftMS.Load()) * time.Millisecond
+}
+
+func (s *session) write(f *api.ClientFrame) error {
+	if err := s.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return err
+	}
+	if err := s.conn.WriteJSON(f); err != nil {
+		return fmt.Errorf("client: live: write: %w", err)
+	}
+	return nil
+}
+
+// wsURL derives the WebSocket URL of a server base URL.
+func wsURL(base string) string {
+	if rest, ok := strings.CutPrefix(base, "https://"); ok {
+		return "wss://" + rest + "/v1/ws"
+	}
+	return "ws://" + strings.TrimPrefix(base, "http://") + "/v1/ws"
+}
+
+func (l *Live) dialer() *websocket.Dialer {
+	d := &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: handshakeTimeout}
+	if t, ok := l.c.hc.Transport.(*http.Transport); ok {
+		d.Proxy = t.Proxy
+		if t.TLSClientConfig != nil {
+			d.TLSClientConfig = t.TLSClientConfig.Clone()
+		}
+	}
+	return d
+}
+
+// connect dials the next server, authenticates and sends sync.
+func (l *Live) connect(ctx context.Context) (*session, error) {
+	base := l.c.bases[l.next]
+	l.next = (l.next + 1) % len(l.c.bases)
+	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	u := wsURL(base)
+	hdr := http.Header{"User-Agent": {l.c.ua}}
+	conn, resp, err := l.dialer().DialContext(ctx, u, hdr)
+	if err != nil {
+		if resp != nil && resp.StatusCode >= 300 {
+			e := errorFromResponse(resp)
+			return nil, e
+		}
+		return nil, fmt.Errorf("client: live: dial %s: %w", u, err)
+	}
+	conn.SetReadLimit(MaxServerFrameBytes)
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	s, err := l.handshake(conn, base)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (l *Live) handshake(conn *websocket.Conn, base string) (*session, error) {
+	l.gens++
+	s := &session{conn: conn, server: base, gen: l.gens, done: make(chan struct{})}
+	if err := s.write(&api.ClientFrame{Type: api.FrameAuth, Token: l.c.Token()}); err != nil {
+		return nil, err
+	}
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
+		_, b, err := conn.ReadMessage()
+		if err != nil {
+			return nil, fmt.Errorf("client: live: %s: waiting for ready: %w", base, err)
+		}
+		var f api.ServerFrame
+		if err := json.Unmarshal(b, &f); err != nil {
+			l.log.Warn("client: live: undecodable frame skipped", "server", base, "err", err)
+			continue
+		}
+		switch f.Type {
+		case api.FrameReady:
+			s.user = f.User
+		case api.FrameError:
+			if f.Error == nil {
+				return nil, api.Errorf(api.CodeInternal, "error frame without error")
+			}
+			return nil, f.Error
+		default:
+			l.log.Debug("client: live: frame before ready skipped", "type", f.Type)
+			continue
+		}
+		break
+	}
+	// Resume: the cursors, and for rooms seen without events the seq they
+	// were at, so nothing stored while disconnected is missed.
+	l.mu.Lock()
+	cur := make(map[string]uint64, len(l.cursors)+len(l.baseline))
+	for r, v := range l.baseline {
+		cur[r] = v
+	}
+	for r, v := range l.cursors {
+		cur[r] = v
+	}
+	l.mu.Unlock()
+	if err := s.write(&api.ClientFrame{Type: api.FrameSync, Cursors: cur}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// serve runs a ready session until it breaks or the Live closes.
+func (l *Live) serve(s *session) error {
+	l.mu.Lock()
+	l.sess = s
+	l.out.requeueAll(time.Now())
+	l.mu.Unlock()
+	l.wake()
+	stop := context.AfterFunc(l.ctx, func() { s.fail(ErrClosed) })
+	defer stop()
+	l.log.Info("client: live: connected", "server", s.server, "user", s.user)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { l.writeLoop(s) })
+	if l.emit(s, Update{Kind: Connected, User: s.user}) {
+		l.readLoop(s)
+	}
+	s.fail(ErrClosed)
+	wg.Wait()
+
+	l.mu.Lock()
+	l.sess = nil
+	clear(l.typing)
+	l.mu.Unlock()
+	return s.cause
+}
+
+func (l *Live) readLoop(s *session) {
+	for {
+		_ = s.conn.SetReadDeadline(time.Now().Add(l.opts.ReadTimeout))
+		_, b, err := s.conn.ReadMessage()
+		if err != nil {
+			s.fail(fmt.Errorf("client: live: read: %w", err))
+			return
+		}
+		var f api.ServerFrame
+		if err := json.Unmarshal(b, &f); err != nil {
+			l.log.Warn("client: live: undecodable frame skipped", "server", s.server, "err", err, "len", len(b))
+			continue
+		}
+		if !l.handle(s, &f) {
+			return
+		}
+	}
+}
+
+// handle processes one frame; false means the Live is closing.
+func (l *Live) handle(s *session, f *api.ServerFrame) bool {
+	switch f.Type {
+	case api.FrameEvent:
+		return l.handleEvent(s, f.Event)
+	case api.FrameRoom:
+		if f.Room == nil || f.Room.ID == "" {
+			l.log.Warn("client: live: room frame without room skipped")
+			return true
+		}
+		l.mu.Lock()
+		if _, ok := l.cursors[f.Room.ID]; !ok && f.Room.LastSeq > l.baseline[f.Room.ID] {
+			l.baseline[f.Room.ID] = f.Room.LastSeq
+		}
+		l.mu.Unlock()
+		return l.emit(s, Update{Kind: RoomUpdate, Room: f.Room})
+	case api.FrameLeft:
+		id := f.RoomID
+		if id == "" && f.Room != nil {
+			id = f.Room.ID
+		}
+		l.mu.Lock()
+		delete(l.baseline, id)
+		l.mu.Unlock()
+		return l.emit(s, Update{Kind: Left, RoomID: id})
+	case api.FrameReceipt:
+		if f.Receipt == nil {
+			l.log.Warn("client: live: receipt frame without receipt skipped")
+			return true
+		}
+		return l.emit(s, Update{Kind: ReceiptUpdate, Receipt: f.Receipt})
+	case api.FrameTyping:
+		select { // ephemeral: never wait for room
+		case l.updates <- Update{Kind: Typing, RoomID: f.RoomID, User: f.User}:
+		default:
+		}
+	case api.FrameSynced:
+		return l.emit(s, Update{Kind: Synced})
+	case api.FrameAck:
+		l.handleAck(f)
+	case api.FrameError:
+		l.handleError(s, f)
+	case api.FramePong, api.FrameReady:
+	default:
+		l.log.Debug("client: live: unknown frame skipped", "type", f.Type)
+	}
+	return true
+}
+
+func (l *Live) handleEvent(s *session, ev *api.Event) bool {
+	if ev == nil || ev.Room == "" || ev.Seq == 0 {
+		l.log.Warn("client: live: malformed event frame skipped")
+		return true
+	}
+	// Only the reader moves cursors, so checking then delivering is safe.
+	l.mu.Lock()
+	cur := l.cursors[ev.Room]
+	l.mu.Unlock()
+	if ev.Seq <= cur {
+		l.log.Debug("client: live: event already delivered dropped", "room", ev.Room, "seq", ev.Seq, "cursor", cur)
+		return true
+	}
+	if cur > 0 && ev.Seq > cur+1 {
+		l.log.Debug("client: live: gap in events", "room", ev.Room, "seq", ev.Seq, "cursor", cur)
+	}
+	if !l.emit(s, Update{Kind: EventUpdate, Event: ev}) {
+		return false
+	}
+	l.mu.Lock()
+	l.cursors[ev.Room] = ev.Seq
+	delete(l.baseline, ev.Room)
+	l.mu.Unlock()
+	return true
+}
+
+func (l *Live) handleAck(f *api.ServerFrame) {
+	if f.Ack == nil {
+		l.log.Warn("client: live: ack frame without ack skipped", "id", f.ID)
+		return
+	}
+	id := f.ID
+	if id == "" {
+		id = f.Ack.ID
+	}
+	l.mu.Lock()
+	e, ok := l.out.byID[id]
+	if ok {
+		l.out.remove(e)
+	}
+	l.mu.Unlock()
+	if !ok {
+		l.log.Debug("client: live: ack of no pending send", "id", id)
+		return
+	}
+	e.p.resolve(f.Ack, nil)
+}
+
+func (l *Live) handleError(s *session, f *api.ServerFrame) {
+	e := f.Error
+	if e == nil {
+		e = api.Errorf(api.CodeInternal, "error frame without error")
+	}
+	if f.ID == "" {
+		l.log.Warn("client: live: server error", "server", s.server, "err", e)
+		if e.RetryAfterMS > 0 {
+			s.retryAftMS.Store(e.RetryAfterMS)
+		}
+		switch e.Code {
+		case api.CodeSlowConsumer, api.CodeUnauthorized:
+			s.fail(e) // the server closes it anyway; reconnect (or stop) now
+		}
+		return
+	}
+	l.mu.Lock()
+	en, ok := l.out.byID[f.ID]
+	retry := ok && isRetryable(e.Code)
+	switch {
+	case retry:
+		d := e.RetryAfter()
+		if d <= 0 {
+			d = l.opts.MinBackoff
+		}
+		l.out.delay(en, time.Now().Add(d+rand.N(d/4+1)))
+	case ok:
+		l.out.remove(en)
+	}
+	l.mu.Unlock()
+	switch {
+	case !ok:
+		l.log.Debug("client: live: error for no pending send", "id", f.ID, "err", e)
+	case retry:
+		l.log.Debug("client: live: send will be retried", "id", f.ID, "err", e)
+		l.wake()
+	default:
+		en.p.resolve(nil, e)
+	}
+}
+
+func (l *Live) writeLoop(s *session) {
+	ping := time.NewTicker(l.opts.PingInterval)
+	defer ping.Stop()
+	check := time.NewTicker(min(max(l.opts.AckTimeout/4, 5*time.Millisecond), time.Second))
+	defer check.Stop()
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		frames, next := l.collect(s)
+		for i := range frames {
+			if err := s.write(&frames[i]); err != nil {
+				s.fail(err)
+				return
+			}
+		}
+		if !next.IsZero() {
+			retry.Reset(time.Until(next))
+		}
+		select {
+		case <-s.done:
+			return
+		case <-l.kick:
+		case <-retry.C:
+		case <-ping.C:
+			if err := s.write(&api.ClientFrame{Type: api.FramePing}); err != nil {
+				s.fail(err)
+				return
+			}
+		case <-check.C:
+			if l.overdue(s) {
+				s.fail(errAckTimeout)
+				return
+			}
+		}
+	}
+}
+
+// collect takes what is to be written on s: outbox entries, receipts, typing.
+func (l *Live) collect(s *session) ([]api.ClientFrame, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	frames, next := l.out.take(s.gen, time.Now())
+	for r, m := range l.receipts {
+		frames = append(frames, api.ClientFrame{Type: api.FrameReceipt, Room: r, Delivered: m.delivered, Read: m.read})
+	}
+	clear(l.receipts)
+	for r := range l.typing {
+		frames = append(frames, api.ClientFrame{Type: api.FrameTyping, Room: r})
+	}
+	clear(l.typing)
+	return frames, next
+}
+
+// overdue reports whether a send written on s has waited too long for its
+// answer; time spent waiting for room in Updates does not count.
+func (l *Live) overdue(s *session) bool {
+	if s.stalled.Load() {
+		return false
+	}
+	since := time.Unix(0, s.stallEnd.Load())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.out.overdue(s.gen, time.Now(), since, l.opts.AckTimeout)
+}
+
+// backoff is the wait before reconnection attempt n (from 0): uniformly
+// random between MinBackoff and min(MaxBackoff, MinBackoff·2ⁿ), but at least
+// retryAfter (plus jitter) when the server asked for it.
+func (l *Live) backoff(n int, retryAfter time.Duration) time.Duration {
+	lo, hi := l.opts.MinBackoff, l.opts.MaxBackoff
+	ceil := hi
+	if n < 32 && lo<<n < hi && lo<<n > 0 {
+		ceil = lo << n
+	}
+	d := lo + rand.N(ceil-lo+1)
+	if retryAfter > d {
+		d = retryAfter + rand.N(retryAfter/4+1)
+	}
+	return d
+}
+
+func retryAfterOf(err error) time.Duration {
+	if e := asAPIError(err); e != nil {
+		return e.RetryAfter()
+	}
+	return 0
+}
+
+// sleepCtx waits d, or returns false when ctx ends first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,51 @@
+package client
+
+import (
+	"strconv"
+
+	"github.com/dandanchat/dandan/api"
+)
+
+// UpdateKind says what an Update carries.
+type UpdateKind int
+
+// The kinds of Update.
+const (
+	// Connected: a connection is ready and sync was sent. User is the user id.
+	Connected UpdateKind = iota + 1
+	// Disconnected: the connection broke (Err says why); the Live reconnects by
+	// itself unless Err is unauthorized, in which case Updates is closed next.
+	Disconnected
+	// Synced: the catch-up asked by sync is complete; events are live from here.
+	Synced
+	// EventUpdate: Event is the next event of its room (seq above the cursor).
+	EventUpdate
+	// RoomUpdate: Room is a room summary (on sync, on join, on change).
+	RoomUpdate
+	// Left: the user is no longer a member of RoomID.
+	Left
+	// ReceiptUpdate: Receipt is a member's new delivered/read pointers.
+	ReceiptUpdate
+	// Typing: User is typing in RoomID. Ephemeral; dropped if Updates is full.
+	Typing
+)
+
+var kindNames = [...]string{"", "connected", "disconnected", "synced", "event", "room", "left", "receipt", "typing"}
+
+func (k UpdateKind) String() string {
+	if k > 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "UpdateKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Update is one item of Live.Updates. Kind says which fields are set.
+type Update struct {
+	Kind    UpdateKind
+	Event   *api.Event
+	Room    *api.Room
+	RoomID  string // Left, Typing
+	User    string // Connected (the signed-in user), Typing (who types)
+	Receipt *api.Receipt
+	Err     error // Disconnected
+}

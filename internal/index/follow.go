@@ -1,0 +1,236 @@
+package index
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/store"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Start replays the rooms and members buckets and every partition stream,
+// then keeps following them until Stop. Ready is closed when the replay is
+// complete.
+func (ix *Index) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	ix.stop = cancel
+	var pending sync.WaitGroup // closes Ready
+
+	for _, w := range []struct {
+		kv    jetstream.KeyValue
+		apply func(jetstream.KeyValueEntry)
+	}{
+		{ix.st.Rooms, ix.applyRoom},
+		{ix.st.Members, ix.applyMember},
+	} {
+		watcher, err := w.kv.WatchAll(ctx)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("watch %s: %w", w.kv.Bucket(), err)
+		}
+		pending.Add(1)
+		ix.wg.Add(1)
+		go func(watcher jetstream.KeyWatcher, apply func(jetstream.KeyValueEntry)) {
+			defer ix.wg.Done()
+			defer watcher.Stop()
+			replayed := false
+			for {
+				select {
+				case <-ctx.Done():
+					if !replayed {
+						pending.Done()
+					}
+					return
+				case e, ok := <-watcher.Updates():
+					if !ok {
+						if !replayed {
+							pending.Done()
+						}
+						return
+					}
+					if e == nil { // end of the initial values
+						replayed = true
+						pending.Done()
+						continue
+					}
+					apply(e)
+				}
+			}
+		}(watcher, w.apply)
+	}
+
+	for p := 0; p < ix.st.Partitions(); p++ {
+		if err := ix.followStream(ctx, p, &pending); err != nil {
+			cancel()
+			return err
+		}
+	}
+	go func() {
+		pending.Wait()
+		if ctx.Err() == nil {
+			ix.readyOnce.Do(func() { close(ix.ready) })
+			ix.log.Info("read model ready", "rooms", ix.roomCount())
+		}
+	}()
+	return nil
+}
+
+// Stop stops following and waits for the watchers to end.
+func (ix *Index) Stop() {
+	if ix.stop != nil {
+		ix.stop()
+	}
+	ix.wg.Wait()
+}
+
+func (ix *Index) roomCount() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.rooms)
+}
+
+// followStream replays partition p's headers and follows new events.
+func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGroup) error {
+	name := store.StreamName(p)
+	str, err := ix.st.JetStream().Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", name, err)
+	}
+	info, err := str.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", name, err)
+	}
+	target := info.State.LastSeq
+	cons, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{HeadersOnly: true})
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", name, err)
+	}
+	var once sync.Once
+	done := func() { once.Do(pending.Done) }
+	pending.Add(1)
+	if target == 0 {
+		done()
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		h := m.Headers()
+		ix.applyEvent(m.Subject(), h.Get(store.HeaderSeq), h.Get(store.HeaderType), h.Get(store.HeaderSender), md.Sequence.Stream)
+		if md.Sequence.Stream >= target {
+			done()
+		}
+	})
+	if err != nil {
+		done()
+		return fmt.Errorf("follow %s: %w", name, err)
+	}
+	ix.wg.Add(1)
+	go func() {
+		defer ix.wg.Done()
+		<-ctx.Done()
+		cc.Stop()
+		done()
+	}()
+	return nil
+}
+
+func (ix *Index) applyEvent(subject, seqHdr, typ, sender string, streamSeq uint64) {
+	i := strings.LastIndexByte(subject, '.')
+	seq, err := strconv.ParseUint(seqHdr, 10, 64)
+	if i < 0 || err != nil || seq == 0 {
+		ix.log.Error("event without room seq", "subject", subject, "stream_seq", streamSeq)
+		return
+	}
+	r := ix.roomFor(subject[i+1:], true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := uint64(len(r.sseq))
+	switch {
+	case seq <= n: // already indexed (replay overlap)
+		return
+	case seq > n+1:
+		ix.log.Error("gap in room sequence", "room", subject[i+1:], "have", n, "got", seq)
+		return
+	}
+	var count uint32
+	if n > 0 {
+		count = r.msgs[n-1]
+	}
+	if typ == api.EventMessage {
+		count++
+		if r.lastOwn == nil {
+			r.lastOwn = make(map[string]uint64)
+		}
+		r.lastOwn[sender] = seq
+	}
+	r.sseq = append(r.sseq, streamSeq)
+	r.msgs = append(r.msgs, count)
+}
+
+func (ix *Index) applyRoom(e jetstream.KeyValueEntry) {
+	r := ix.roomFor(e.Key(), true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e.Operation() != jetstream.KeyValuePut {
+		r.known = false
+		return
+	}
+	var rec store.RoomRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		ix.log.Error("corrupt room record", "room", e.Key(), "err", err)
+		return
+	}
+	r.rec, r.known = rec, true
+}
+
+func (ix *Index) applyMember(e jetstream.KeyValueEntry) {
+	roomID, user, ok := strings.Cut(e.Key(), ".")
+	if !ok {
+		return
+	}
+	joined := e.Operation() == jetstream.KeyValuePut
+	var rec store.MemberRecord
+	if joined {
+		if err := json.Unmarshal(e.Value(), &rec); err != nil {
+			ix.log.Error("corrupt member record", "key", e.Key(), "err", errors.Unwrap(err))
+			return
+		}
+	}
+	r := ix.roomFor(roomID, true)
+	r.mu.Lock()
+	_, was := r.members[user]
+	if joined {
+		r.members[user] = rec
+	} else {
+		delete(r.members, user)
+	}
+	r.mu.Unlock()
+
+	ix.mu.Lock()
+	if joined {
+		if ix.userRooms[user] == nil {
+			ix.userRooms[user] = make(map[string]struct{})
+		}
+		ix.userRooms[user][roomID] = struct{}{}
+	} else if rooms := ix.userRooms[user]; rooms != nil {
+		delete(rooms, roomID)
+		if len(rooms) == 0 {
+			delete(ix.userRooms, user)
+		}
+	}
+	watchers := ix.watchers
+	ix.mu.Unlock()
+	if was != joined {
+		for _, f := range watchers {
+			f(MembershipChange{Room: roomID, User: user, Joined: joined})
+		}
+	}
+}

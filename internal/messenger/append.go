@@ -1,0 +1,99 @@
+package messenger
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/store"
+)
+
+// heads caches each room's last stored event on this node. Appends to one
+// room are serialized here, and JetStream's compare-and-set on the room's
+// subject makes them correct across nodes: a stale head is refused and
+// reloaded, never overwritten.
+type heads struct {
+	mu    sync.Mutex
+	rooms map[string]*head
+}
+
+type head struct {
+	mu     sync.Mutex
+	loaded bool
+	store.Head
+}
+
+func newHeads() *heads { return &heads{rooms: make(map[string]*head)} }
+
+func (h *heads) get(room string) *head {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[room]
+	if r == nil {
+		r = &head{}
+		h.rooms[room] = r
+	}
+	return r
+}
+
+// known returns the last seq this node stored or loaded for room, or 0.
+func (h *heads) known(room string) uint64 {
+	h.mu.Lock()
+	r := h.rooms[room]
+	h.mu.Unlock()
+	if r == nil {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.Seq
+}
+
+// maxAppendAttempts bounds the compare-and-set retries of one append.
+const maxAppendAttempts = 16
+
+// append assigns ev the room's next seq and stores it, deduplicated by
+// (room, sender, client id). A repeated client id returns the first ack.
+func (s *Service) append(ctx context.Context, ev *api.Event) (*api.Ack, error) {
+	msgID := ev.Room + "/" + ev.Sender + "/" + ev.ClientID
+	if ev.ClientID == "" {
+		msgID = ""
+	}
+	h := s.heads.get(ev.Room)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for attempt := 0; attempt < maxAppendAttempts; attempt++ {
+		if !h.loaded {
+			hd, err := s.st.LoadHead(ctx, ev.Room)
+			if err != nil {
+				return nil, s.unavailable("load head", err)
+			}
+			h.Head, h.loaded = hd, true
+		}
+		ev.Seq = h.Seq + 1
+		ev.Time = s.now()
+		if ev.ReplyTo >= ev.Seq {
+			return nil, api.Errorf(api.CodeInvalid, "reply_to must name an earlier event")
+		}
+		sseq, dup, err := s.st.Append(ctx, ev, msgID, h.StreamSeq)
+		if errors.Is(err, store.ErrWrongLast) {
+			h.loaded = false // another node (or a lost ack) moved the room on
+			continue
+		}
+		if err != nil {
+			h.loaded = false // the event may or may not be stored: reload
+			return nil, s.unavailable("append", err)
+		}
+		if dup {
+			first, err := s.st.EventAt(ctx, ev.Room, sseq)
+			if err != nil {
+				return nil, s.unavailable("read duplicate", err)
+			}
+			return &api.Ack{ID: ev.ClientID, Room: ev.Room, Seq: first.Seq, Time: first.Time, Duplicate: true}, nil
+		}
+		h.Head = store.Head{Seq: ev.Seq, StreamSeq: sseq}
+		return &api.Ack{ID: ev.ClientID, Room: ev.Room, Seq: ev.Seq, Time: ev.Time}, nil
+	}
+	return nil, &api.Error{Code: api.CodeUnavailable, Message: "the room is busy, retry", RetryAfterMS: 100}
+}

@@ -1,0 +1,192 @@
+package messenger
+
+import (
+	"context"
+	"time"
+
+	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/store"
+)
+
+// Send stores a message in a room the caller is a member of.
+func (s *Service) Send(ctx context.Context, c Caller, roomID string, r api.SendRequest) (*api.Ack, error) {
+	if !api.ValidClientID(r.ID) {
+		return nil, api.Errorf(api.CodeInvalid, "a message id is 1-%d letters, digits, _ or -", api.MaxClientIDLen)
+	}
+	if err := api.CheckText(r.Text); err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, roomID, c.User); err != nil {
+		return nil, err
+	}
+	return s.append(ctx, &api.Event{Room: roomID, Type: api.EventMessage, Sender: c.User,
+		ClientID: r.ID, Text: r.Text, ReplyTo: r.ReplyTo})
+}
+
+// Edit replaces the text of one of the caller's messages, as a new event.
+func (s *Service) Edit(ctx context.Context, c Caller, roomID string, target uint64, r api.EditRequest) (*api.Ack, error) {
+	if !api.ValidClientID(r.ID) {
+		return nil, api.Errorf(api.CodeInvalid, "a message id is 1-%d letters, digits, _ or -", api.MaxClientIDLen)
+	}
+	if err := api.CheckText(r.Text); err != nil {
+		return nil, err
+	}
+	orig, err := s.target(ctx, c, roomID, target)
+	if err != nil {
+		return nil, err
+	}
+	if orig.Sender != c.User {
+		return nil, api.Errorf(api.CodeForbidden, "only its sender can edit a message")
+	}
+	return s.append(ctx, &api.Event{Room: roomID, Type: api.EventEdit, Sender: c.User,
+		ClientID: r.ID, Text: r.Text, Target: target})
+}
+
+// Delete removes one of the caller's messages (or, for an admin, anyone's),
+// as a new event.
+func (s *Service) Delete(ctx context.Context, c Caller, roomID string, target uint64, clientID string) (*api.Ack, error) {
+	if !api.ValidClientID(clientID) {
+		return nil, api.Errorf(api.CodeInvalid, "a message id is 1-%d letters, digits, _ or -", api.MaxClientIDLen)
+	}
+	orig, err := s.target(ctx, c, roomID, target)
+	if err != nil {
+		return nil, err
+	}
+	if orig.Sender != c.User {
+		if m, _ := s.ix.Member(roomID, c.User); m.Role != api.RoleAdmin {
+			return nil, api.Errorf(api.CodeForbidden, "only its sender or an admin can delete a message")
+		}
+	}
+	return s.append(ctx, &api.Event{Room: roomID, Type: api.EventDelete, Sender: c.User,
+		ClientID: clientID, Target: target})
+}
+
+// target loads the message event at seq for an edit or delete.
+func (s *Service) target(ctx context.Context, c Caller, roomID string, seq uint64) (*api.Event, error) {
+	if err := s.authorize(ctx, roomID, c.User); err != nil {
+		return nil, err
+	}
+	evs, err := s.events(ctx, roomID, seq-1, 1)
+	if err != nil {
+		return nil, err
+	}
+	if seq == 0 || len(evs) == 0 || evs[0].Seq != seq || evs[0].Type != api.EventMessage {
+		return nil, api.Errorf(api.CodeNotFound, "no message %d in this room", seq)
+	}
+	return &evs[0], nil
+}
+
+// History returns a page of a room's events. after > 0 pages forward from
+// after; otherwise the page ends just before before (0: the newest event).
+func (s *Service) History(ctx context.Context, c Caller, roomID string, after, before uint64, limit int) (*api.Page, error) {
+	if limit <= 0 {
+		limit = api.DefaultPageLimit
+	}
+	limit = min(limit, api.MaxPageLimit)
+	if err := s.authorize(ctx, roomID, c.User); err != nil {
+		return nil, err
+	}
+	last := s.lastSeq(ctx, roomID)
+	var from uint64 // exclusive
+	var n uint64
+	if after > 0 {
+		from, n = after, uint64(limit)
+	} else {
+		end := last + 1
+		if before > 0 && before < end {
+			end = before
+		}
+		if end > uint64(limit) {
+			from = end - 1 - uint64(limit)
+		}
+		n = end - 1 - from
+	}
+	evs, err := s.events(ctx, roomID, from, int(n))
+	if err != nil {
+		return nil, err
+	}
+	page := &api.Page{Events: evs}
+	if after > 0 {
+		page.HasMore = len(evs) > 0 && evs[len(evs)-1].Seq < s.lastSeq(ctx, roomID)
+	} else {
+		page.HasMore = from > 0
+	}
+	if page.Events == nil {
+		page.Events = []api.Event{}
+	}
+	return page, nil
+}
+
+// lastSeq is the newest seq of room known to this node: the read model's or,
+// if this node stored something newer, that (after waiting for the read
+// model to catch up with it, so that history shows what was acknowledged).
+func (s *Service) lastSeq(ctx context.Context, roomID string) uint64 {
+	last := s.ix.LastSeq(roomID)
+	if k := s.heads.known(roomID); k > last {
+		if _, ok := s.ix.WaitSeq(ctx, roomID, k); ok {
+			last = k
+		}
+	}
+	return last
+}
+
+// waitIndex bounds how long a read waits for this node's read model to
+// catch up with an event another node (or this one) already stored.
+const waitIndex = 5 * time.Second
+
+// EventsAfter returns up to n events of room with seq > after, in order,
+// reading the store to its end. It does not check membership: callers have.
+func (s *Service) EventsAfter(ctx context.Context, roomID string, after uint64, n int) ([]api.Event, error) {
+	return s.events(ctx, roomID, after, n)
+}
+
+func (s *Service) events(ctx context.Context, roomID string, after uint64, n int) ([]api.Event, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	from := uint64(1)
+	if after > 0 {
+		sseq, ok := s.ix.StreamSeq(roomID, after)
+		if !ok {
+			wctx, cancel := context.WithTimeout(ctx, waitIndex)
+			sseq, ok = s.ix.WaitSeq(wctx, roomID, after)
+			cancel()
+			if !ok {
+				return nil, api.Errorf(api.CodeNotFound, "no event %d in this room yet", after)
+			}
+		}
+		from = sseq + 1
+	}
+	evs, err := s.st.Range(ctx, roomID, from, n)
+	if err != nil {
+		return nil, s.unavailable("range", err)
+	}
+	// A batch starting at a stream sequence may, in principle, begin before
+	// after+1 if the read model was behind; keep exactly (after, after+n].
+	out := evs[:0]
+	for _, ev := range evs {
+		if ev.Seq > after {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// authorize checks membership: the read model first, the members bucket if
+// the read model does not know yet (a membership created a moment ago).
+func (s *Service) authorize(ctx context.Context, roomID, user string) error {
+	if s.ix.IsMember(roomID, user) {
+		return nil
+	}
+	if !api.ValidID(roomID) {
+		return errNotMember
+	}
+	var m store.MemberRecord
+	if _, err := store.GetJSON(ctx, s.st.Members, store.MemberKey(roomID, user), &m); err != nil {
+		if err == store.ErrNotFound {
+			return errNotMember
+		}
+		return s.unavailable("get member", err)
+	}
+	return nil
+}
