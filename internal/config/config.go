@@ -1,0 +1,83 @@
+package config
+
+import "time"
+
+// DefaultSyncInterval is JetStream's own fsync interval, used when Sync is
+// "default".
+const DefaultSyncInterval = 2 * time.Minute
+
+// Config is the whole configuration of a dandan node. The zero value is not
+// valid; start from Default or Load.
+type Config struct {
+	Data            string        `toml:"data"`             // data directory
+	HTTP            string        `toml:"http"`             // listen address; port 0 picks a free port
+	Sync            string        `toml:"sync"`             // "default", "always" or a duration
+	LogLevel        string        `toml:"log_level"`        // debug|info|warn|error
+	LogFormat       string        `toml:"log_format"`       // text|json
+	TLSCert         string        `toml:"tls_cert"`         // PEM certificate file; with TLSKey
+	TLSKey          string        `toml:"tls_key"`          // PEM key file; with TLSCert
+	MaxRoomMembers  int           `toml:"max_room_members"` // 2..1000000
+	Partitions      int           `toml:"partitions"`       // message stream partitions, for a new data directory
+	DuplicateWindow time.Duration `toml:"duplicate_window"` // client id deduplication window
+	SendRate        float64       `toml:"send_rate"`        // messages/s per device; 0 = unlimited
+	SendBurst       int           `toml:"send_burst"`
+	AuthRate        float64       `toml:"auth_rate"` // sign-up/sign-in requests/s per client address
+	AuthBurst       int           `toml:"auth_burst"`
+	RequestRate     float64       `toml:"request_rate"` // other HTTP requests/s per device
+	RequestBurst    int           `toml:"request_burst"`
+	WSQueue         int           `toml:"ws_queue"`      // outbound frames buffered per WebSocket
+	PasswordHash    string        `toml:"password_hash"` // "default" or "fast" (tests only)
+	MetricsAddr     string        `toml:"metrics_addr"`  // "" = /metrics on the main listener
+
+	src  [numOptions]source // where each option's value came from, by option index
+	file string             // the config file read, if any
+}
+
+// source is where an option's value came from.
+type source uint8
+
+const (
+	fromDefault source = iota
+	fromFile
+	fromEnv
+	fromFlag
+)
+
+// Default returns the default configuration.
+func Default() Config {
+	return Config{
+		Data:            "./dandan-data",
+		HTTP:            "127.0.0.1:8080",
+		Sync:            "default",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		MaxRoomMembers:  10000,
+		Partitions:      16,
+		DuplicateWindow: 2 * time.Minute,
+		SendRate:        50,
+		SendBurst:       200,
+		AuthRate:        5,
+		AuthBurst:       20,
+		RequestRate:     100,
+		RequestBurst:    400,
+		WSQueue:         1024,
+		PasswordHash:    "default",
+	}
+}
+
+// SyncInterval interprets Sync: always is true if every write is fsynced
+// before it is acknowledged; otherwise writes are fsynced every interval.
+// An invalid Sync (which Validate refuses) is taken as "default".
+func (c Config) SyncInterval() (always bool, interval time.Duration) {
+	switch c.Sync {
+	case "always":
+		return true, 0
+	case "default", "":
+		return false, DefaultSyncInterval
+	}
+	d, err := time.ParseDuration(c.Sync)
+	if err != nil || d <= 0 {
+		return false, DefaultSyncInterval
+	}
+	return false, d
+}

@@ -1,0 +1,313 @@
+// Package gateway serves live traffic over WebSockets: it authenticates
+// devices, resumes them from their cursors, relays their sends to the
+// messenger and fans stored events out to every connected device of every
+// member, in room order, exactly once per connection.
+//
+// One NATS subscription per node receives every stored event (republished by
+// the stream that stored it); the gateway routes each to the sessions of the
+// room's members on this node. Each session has a bounded outbound queue: a
+// session that falls behind is closed (it reconnects and resyncs) so that it
+// never slows anyone else.
+//
+//	gw := gateway.New(svc, nc, gateway.Config{Queue: 1024}, m, log)
+//	gw.Start()
+//	mux.Handle("GET /v1/ws", gw)
+//	defer gw.Shutdown(ctx)
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/index"
+	"github.com/dandanchat/dandan/internal/messenger"
+	"github.com/dandanchat/dandan/internal/metrics"
+	"github.com/dandanchat/dandan/internal/ratelimit"
+	"github.com/dandanchat/dandan/internal/store"
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+)
+
+// Config tunes the gateway.
+type Config struct {
+	Queue        int                // outbound frames per session before it is cut; default 1024
+	AuthTimeout  time.Duration      // for the auth frame; default 10s
+	PingInterval time.Duration      // default 30s
+	IdleTimeout  time.Duration      // a session silent this long is closed; default 75s
+	MaxInFlight  int                // concurrent sends per session; default 64
+	SendLimit    *ratelimit.Limiter // per device; nil = unlimited
+}
+
+// Gateway is the WebSocket endpoint and the node's fan-out hub.
+type Gateway struct {
+	svc      *messenger.Service
+	nc       *nats.Conn
+	cfg      Config
+	m        *metrics.Metrics
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+
+	mu      sync.RWMutex
+	rooms   map[string]map[*session]struct{}
+	users   map[string]map[*session]struct{}
+	devices map[string]map[*session]struct{}
+	subs    []*nats.Subscription
+
+	closing  atomic.Bool
+	sessions sync.WaitGroup
+	stop     chan struct{}
+	stopped  sync.WaitGroup
+}
+
+// New returns a gateway; call Start before serving.
+func New(svc *messenger.Service, nc *nats.Conn, cfg Config, m *metrics.Metrics, log *slog.Logger) *Gateway {
+	if cfg.Queue <= 0 {
+		cfg.Queue = 1024
+	}
+	if cfg.AuthTimeout <= 0 {
+		cfg.AuthTimeout = 10 * time.Second
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 30 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 75 * time.Second
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 64
+	}
+	g := &Gateway{
+		svc: svc, nc: nc, cfg: cfg, m: m, log: log.With("component", "gateway"),
+		rooms:   make(map[string]map[*session]struct{}),
+		users:   make(map[string]map[*session]struct{}),
+		devices: make(map[string]map[*session]struct{}),
+		stop:    make(chan struct{}),
+	}
+	g.upgrader = websocket.Upgrader{
+		// Small read buffers and pooled write buffers keep idle sessions cheap.
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &sync.Pool{},
+		// Browsers from any origin may connect: every session must present a
+		// device token in its first frame, so there are no ambient credentials
+		// for a cross-site page to abuse.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return g
+}
+
+// Start subscribes to stored events, ephemeral frames and revocations.
+func (g *Gateway) Start() error {
+	for _, s := range []struct {
+		subj string
+		h    nats.MsgHandler
+	}{
+		{store.LivePrefix + ">", g.onEvent},
+		{store.SubjectEphemeral + ".*", g.onEphemeral},
+		{store.SubjectRevoked + ".*", g.onRevoked},
+	} {
+		sub, err := g.nc.Subscribe(s.subj, s.h)
+		if err != nil {
+			return err
+		}
+		// Losing live events would leave sessions behind until the room's next
+		// event; allow a deep backlog and resync everyone if it still overflows.
+		_ = sub.SetPendingLimits(4<<20, 1<<30)
+		g.subs = append(g.subs, sub)
+	}
+	g.svc.Index().Watch(g.onMembership)
+	g.stopped.Add(1)
+	go g.keepalive()
+	return nil
+}
+
+// Sessions is the number of open sessions.
+func (g *Gateway) Sessions() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	n := 0
+	for _, ss := range g.devices {
+		n += len(ss)
+	}
+	return n
+}
+
+// Shutdown closes every session with "going away" (clients reconnect to
+// another node) and waits for them to end, or for ctx.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	if g.closing.Swap(true) {
+		return nil
+	}
+	close(g.stop)
+	for _, s := range g.subs {
+		_ = s.Unsubscribe()
+	}
+	g.mu.RLock()
+	var all []*session
+	for _, ss := range g.devices {
+		for s := range ss {
+			all = append(all, s)
+		}
+	}
+	g.mu.RUnlock()
+	for _, s := range all {
+		s.kill(websocket.CloseGoingAway, "node shutting down")
+	}
+	done := make(chan struct{})
+	go func() { g.sessions.Wait(); g.stopped.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// keepalive pings every session and watches for lost live events.
+func (g *Gateway) keepalive() {
+	defer g.stopped.Done()
+	t := time.NewTicker(g.cfg.PingInterval)
+	defer t.Stop()
+	dropped := 0
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+		}
+		if d, err := g.subs[0].Dropped(); err == nil && d > dropped {
+			// Some live events never reached the sessions: make them resync.
+			g.log.Error("live events dropped; resyncing every session", "dropped", d-dropped)
+			dropped = d
+			g.each(func(s *session) { s.kill(closeSlow, string(api.CodeSlowConsumer)) })
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		g.each(func(s *session) {
+			_ = s.conn.WriteControl(websocket.PingMessage, nil, deadline)
+		})
+	}
+}
+
+func (g *Gateway) each(f func(*session)) {
+	g.mu.RLock()
+	var all []*session
+	for _, ss := range g.devices {
+		for s := range ss {
+			all = append(all, s)
+		}
+	}
+	g.mu.RUnlock()
+	for _, s := range all {
+		f(s)
+	}
+}
+
+// onEvent routes a stored event to the sessions of the room's members.
+func (g *Gateway) onEvent(m *nats.Msg) {
+	room := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	seq, err := strconv.ParseUint(m.Header.Get(store.HeaderSeq), 10, 64)
+	if err != nil {
+		return
+	}
+	frame := make([]byte, 0, len(m.Data)+len(eventPrefix)+1)
+	frame = append(append(append(frame, eventPrefix...), m.Data...), '}')
+	it := item{kind: itemEvent, room: room, seq: seq, frame: frame}
+	g.mu.RLock()
+	for s := range g.rooms[room] {
+		s.push(it)
+	}
+	g.mu.RUnlock()
+}
+
+const eventPrefix = `{"type":"event","event":`
+
+func (g *Gateway) onEphemeral(m *nats.Msg) {
+	room := strings.TrimPrefix(m.Subject, store.SubjectEphemeral+".")
+	it := item{kind: itemFrame, frame: m.Data}
+	g.mu.RLock()
+	for s := range g.rooms[room] {
+		s.push(it)
+	}
+	g.mu.RUnlock()
+}
+
+func (g *Gateway) onRevoked(m *nats.Msg) {
+	dev := strings.TrimPrefix(m.Subject, store.SubjectRevoked+".")
+	g.mu.RLock()
+	var victims []*session
+	for s := range g.devices[dev] {
+		victims = append(victims, s)
+	}
+	g.mu.RUnlock()
+	for _, s := range victims {
+		s.kill(closeUnauthorized, string(api.CodeUnauthorized))
+	}
+}
+
+func (g *Gateway) onMembership(c index.MembershipChange) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for s := range g.users[c.User] {
+		if c.Joined {
+			add(g.rooms, c.Room, s)
+			s.hubRooms[c.Room] = struct{}{}
+			s.push(item{kind: itemJoined, room: c.Room})
+		} else {
+			remove(g.rooms, c.Room, s)
+			delete(s.hubRooms, c.Room)
+			s.push(item{kind: itemLeft, room: c.Room})
+		}
+	}
+}
+
+func (g *Gateway) register(s *session) bool {
+	rooms := g.svc.Index().UserRooms(s.caller.User)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing.Load() {
+		return false
+	}
+	add(g.users, s.caller.User, s)
+	add(g.devices, s.caller.Device, s)
+	s.hubRooms = make(map[string]struct{}, len(rooms))
+	for _, r := range rooms {
+		add(g.rooms, r, s)
+		s.hubRooms[r] = struct{}{}
+	}
+	return true
+}
+
+func (g *Gateway) unregister(s *session) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	remove(g.users, s.caller.User, s)
+	remove(g.devices, s.caller.Device, s)
+	for r := range s.hubRooms {
+		remove(g.rooms, r, s)
+	}
+}
+
+func add(m map[string]map[*session]struct{}, k string, s *session) {
+	ss := m[k]
+	if ss == nil {
+		ss = make(map[*session]struct{}, 1)
+		m[k] = ss
+	}
+	ss[s] = struct{}{}
+}
+
+func remove(m map[string]map[*session]struct{}, k string, s *session) {
+	if ss := m[k]; ss != nil {
+		delete(ss, s)
+		if len(ss) == 0 {
+			delete(m, k)
+		}
+	}
+}

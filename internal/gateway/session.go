@@ -1,0 +1,455 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/messenger"
+	"github.com/gorilla/websocket"
+)
+
+// Close codes beyond the standard ones; the reason text is the error code.
+const (
+	closeUnauthorized = 4001
+	closeSlow         = 4008
+)
+
+// catchUpBatch is how many stored events one read fetches during catch-up.
+const catchUpBatch = 256
+
+// joinBacklog is how many recent events a session receives for a room the
+// user has just joined (the rest is paged over HTTP).
+const joinBacklog = 50
+
+type itemKind uint8
+
+const (
+	itemFrame  itemKind = iota // write frame as is
+	itemEvent                  // a live event of room at seq
+	itemSync                   // catch up from cursors, then go live
+	itemJoined                 // the user joined room
+	itemLeft                   // the user left room
+)
+
+type item struct {
+	kind    itemKind
+	room    string
+	seq     uint64
+	frame   []byte
+	cursors map[string]uint64
+}
+
+// session is one WebSocket connection of one device. The HTTP handler's
+// goroutine reads frames; a writer goroutine owns the connection's writes,
+// the cursors and the queue's order.
+type session struct {
+	g      *Gateway
+	conn   *websocket.Conn
+	caller messenger.Caller
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	hubRooms map[string]struct{} // guarded by g.mu
+
+	qmu      sync.Mutex
+	queue    []item
+	wake     chan struct{}
+	dead     bool
+	inflight chan struct{}
+
+	// Owned by the writer goroutine.
+	synced  bool
+	cursors map[string]uint64
+	presync []item
+}
+
+// ServeHTTP upgrades the request and runs the session until it ends.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.closing.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	conn, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	g.sessions.Add(1)
+	defer g.sessions.Done()
+	defer conn.Close()
+	conn.SetReadLimit(api.MaxFrameBytes)
+
+	caller, err := g.authenticate(r.Context(), conn)
+	if err != nil {
+		writeFrame(conn, api.ServerFrame{Type: api.FrameError, Error: toAPI(err)})
+		_ = conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(closeUnauthorized, string(api.CodeOf(err))), time.Now().Add(time.Second))
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &session{g: g, conn: conn, caller: caller, ctx: ctx, cancel: cancel,
+		wake: make(chan struct{}, 1), inflight: make(chan struct{}, g.cfg.MaxInFlight)}
+	defer cancel()
+	if !g.register(s) {
+		return
+	}
+	defer g.unregister(s)
+	g.m.Sessions.Inc()
+	defer g.m.Sessions.Dec()
+
+	s.pushFrame(api.ServerFrame{Type: api.FrameReady, User: caller.User, Device: caller.Device})
+	writerDone := make(chan struct{})
+	go func() { defer close(writerDone); s.writeLoop() }()
+	s.readLoop()
+	s.kill(websocket.CloseNormalClosure, "")
+	<-writerDone
+}
+
+func (g *Gateway) authenticate(ctx context.Context, conn *websocket.Conn) (messenger.Caller, error) {
+	_ = conn.SetReadDeadline(time.Now().Add(g.cfg.AuthTimeout))
+	_, b, err := conn.ReadMessage()
+	if err != nil {
+		return messenger.Caller{}, api.Errorf(api.CodeUnauthorized, "no auth frame")
+	}
+	f, err := api.DecodeClientFrame(b)
+	if err != nil {
+		return messenger.Caller{}, err
+	}
+	if f.Type != api.FrameAuth {
+		return messenger.Caller{}, api.Errorf(api.CodeUnauthorized, "the first frame must be auth")
+	}
+	return g.svc.Authenticate(ctx, f.Token)
+}
+
+func (s *session) readLoop() {
+	g := s.g
+	s.conn.SetPongHandler(func(string) error {
+		return s.conn.SetReadDeadline(time.Now().Add(g.cfg.IdleTimeout))
+	})
+	for {
+		_ = s.conn.SetReadDeadline(time.Now().Add(g.cfg.IdleTimeout))
+		_, b, err := s.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		f, err := api.DecodeClientFrame(b)
+		if err != nil {
+			g.m.Refused.WithLabelValues(string(api.CodeOf(err))).Inc()
+			s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: toAPI(err)})
+			continue
+		}
+		g.m.FramesIn.WithLabelValues(f.Type).Inc()
+		s.handle(f)
+	}
+}
+
+func (s *session) handle(f *api.ClientFrame) {
+	g, c := s.g, s.caller
+	switch f.Type {
+	case api.FrameAuth:
+		s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: api.Errorf(api.CodeBadRequest, "already authenticated")})
+	case api.FrameSync:
+		s.push(item{kind: itemSync, cursors: f.Cursors})
+	case api.FramePing:
+		s.pushFrame(api.ServerFrame{Type: api.FramePong})
+	case api.FrameTyping:
+		_ = g.svc.Typing(s.ctx, c, f.Room)
+	case api.FrameSend, api.FrameEdit, api.FrameDelete:
+		if g.cfg.SendLimit != nil {
+			if ok, wait := g.cfg.SendLimit.Allow(c.Device); !ok {
+				g.m.Refused.WithLabelValues(string(api.CodeRateLimited)).Inc()
+				s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: &api.Error{
+					Code: api.CodeRateLimited, Message: "sending too fast", RetryAfterMS: max(1, wait.Milliseconds())}})
+				return
+			}
+		}
+		s.async(func(ctx context.Context) {
+			start := time.Now()
+			var ack *api.Ack
+			var err error
+			switch f.Type {
+			case api.FrameSend:
+				ack, err = g.svc.Send(ctx, c, f.Room, api.SendRequest{ID: f.ID, Text: f.Text, ReplyTo: f.ReplyTo})
+			case api.FrameEdit:
+				ack, err = g.svc.Edit(ctx, c, f.Room, f.Target, api.EditRequest{ID: f.ID, Text: f.Text})
+			default:
+				ack, err = g.svc.Delete(ctx, c, f.Room, f.Target, f.ID)
+			}
+			g.m.Latency.WithLabelValues(f.Type).Observe(time.Since(start).Seconds())
+			if err != nil {
+				g.m.Refused.WithLabelValues(string(api.CodeOf(err))).Inc()
+				s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: toAPI(err)})
+				return
+			}
+			g.m.Stored.WithLabelValues(f.Type).Inc()
+			s.pushFrame(api.ServerFrame{Type: api.FrameAck, ID: f.ID, Ack: ack})
+		})
+	case api.FrameReceipt:
+		s.async(func(ctx context.Context) {
+			_, err := g.svc.MarkReceipt(ctx, c, f.Room, api.ReceiptRequest{Delivered: f.Delivered, Read: f.Read})
+			if err != nil {
+				s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: toAPI(err)})
+			}
+		})
+	}
+}
+
+// async runs f in its own goroutine, at most MaxInFlight at once per
+// session; the reader waits for a slot, which pushes back on the client.
+func (s *session) async(f func(ctx context.Context)) {
+	select {
+	case s.inflight <- struct{}{}:
+	case <-s.ctx.Done():
+		return
+	}
+	go func() {
+		defer func() { <-s.inflight }()
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		defer cancel()
+		f(ctx)
+	}()
+}
+
+// push queues an item for the writer. A session whose queue is full is cut:
+// it fell behind and will resync rather than slow anyone else.
+func (s *session) push(it item) {
+	s.qmu.Lock()
+	if s.dead {
+		s.qmu.Unlock()
+		return
+	}
+	if len(s.queue) >= s.g.cfg.Queue {
+		s.qmu.Unlock()
+		s.g.m.SlowConsumers.Inc()
+		s.kill(closeSlow, string(api.CodeSlowConsumer))
+		return
+	}
+	s.queue = append(s.queue, it)
+	s.qmu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *session) pushFrame(f api.ServerFrame) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return
+	}
+	s.push(item{kind: itemFrame, frame: b})
+}
+
+// kill closes the session with a close code and reason; safe from any goroutine.
+func (s *session) kill(code int, reason string) {
+	s.qmu.Lock()
+	already := s.dead
+	s.dead = true
+	s.queue = nil
+	s.qmu.Unlock()
+	if already {
+		return
+	}
+	s.cancel()
+	_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	_ = s.conn.NetConn().Close()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *session) writeLoop() {
+	var batch []item
+	for {
+		select {
+		case <-s.wake:
+		case <-s.ctx.Done():
+			return
+		}
+		s.qmu.Lock()
+		batch, s.queue = s.queue, batch[:0]
+		s.qmu.Unlock()
+		for i := range batch {
+			if err := s.process(&batch[i]); err != nil {
+				s.kill(websocket.CloseInternalServerErr, "")
+				return
+			}
+			batch[i] = item{}
+		}
+		if cap(batch) > 256 {
+			batch = nil // do not pin a burst's buffer for the session's lifetime
+		}
+	}
+}
+
+func (s *session) process(it *item) error {
+	switch it.kind {
+	case itemFrame:
+		return s.write(it.frame)
+	case itemEvent:
+		if !s.synced {
+			if len(s.presync) >= s.g.cfg.Queue {
+				return errors.New("presync overflow")
+			}
+			s.presync = append(s.presync, *it)
+			return nil
+		}
+		return s.deliver(it.room, it.seq, it.frame)
+	case itemSync:
+		return s.sync(it.cursors)
+	case itemJoined:
+		if _, known := s.cursors[it.room]; !s.synced || known {
+			return nil // the sync lists the room, or it is already live
+		}
+		last := s.g.svc.Index().LastSeq(it.room)
+		s.cursors[it.room] = last - min(last, joinBacklog)
+		if err := s.sendRoom(it.room); err != nil {
+			return err
+		}
+		return s.catchUp(it.room, 0)
+	case itemLeft:
+		if s.cursors != nil {
+			delete(s.cursors, it.room)
+		}
+		return s.writeFrame(api.ServerFrame{Type: api.FrameLeft, RoomID: it.room})
+	}
+	return nil
+}
+
+// sync sends every room's summary, catches up the rooms the client listed,
+// then replays the live events that arrived meanwhile.
+func (s *session) sync(cursors map[string]uint64) error {
+	ix := s.g.svc.Index()
+	s.cursors = make(map[string]uint64)
+	mine := ix.UserRooms(s.caller.User)
+	member := make(map[string]bool, len(mine))
+	for _, r := range mine {
+		member[r] = true
+		if err := s.sendRoom(r); err != nil {
+			return err
+		}
+	}
+	for r := range cursors {
+		if !member[r] {
+			if err := s.writeFrame(api.ServerFrame{Type: api.FrameLeft, RoomID: r}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range mine {
+		c, listed := cursors[r]
+		if !listed {
+			s.cursors[r] = ix.LastSeq(r)
+			continue
+		}
+		s.cursors[r] = c
+		if err := s.catchUp(r, 0); err != nil {
+			return err
+		}
+	}
+	s.synced = true
+	pending := s.presync
+	s.presync = nil
+	for _, it := range pending {
+		if err := s.deliver(it.room, it.seq, it.frame); err != nil {
+			return err
+		}
+	}
+	return s.writeFrame(api.ServerFrame{Type: api.FrameSynced})
+}
+
+// deliver writes a live event if it is the next one of its room, after
+// filling any gap from the store; events already sent are skipped.
+func (s *session) deliver(room string, seq uint64, frame []byte) error {
+	c, ok := s.cursors[room]
+	if !ok || seq <= c {
+		return nil
+	}
+	if seq > c+1 {
+		if err := s.catchUp(room, seq-1); err != nil {
+			return err
+		}
+		if s.cursors[room] >= seq {
+			return nil
+		}
+	}
+	s.cursors[room] = seq
+	return s.write(frame)
+}
+
+// catchUp sends room's stored events after the cursor, up to seq until (0:
+// to the end of the stream).
+func (s *session) catchUp(room string, until uint64) error {
+	for {
+		c := s.cursors[room]
+		if until > 0 && c >= until {
+			return nil
+		}
+		n := catchUpBatch
+		if until > 0 {
+			n = int(min(uint64(n), until-c))
+		}
+		evs, err := s.g.svc.EventsAfter(s.ctx, room, c, n)
+		if err != nil {
+			s.g.log.Warn("catch-up failed", "room", room, "after", c, "err", err)
+			return err
+		}
+		for i := range evs {
+			if evs[i].Seq != s.cursors[room]+1 {
+				continue
+			}
+			s.cursors[room] = evs[i].Seq
+			if err := s.writeFrame(api.ServerFrame{Type: api.FrameEvent, Event: &evs[i]}); err != nil {
+				return err
+			}
+		}
+		if len(evs) < n {
+			return nil
+		}
+	}
+}
+
+func (s *session) sendRoom(room string) error {
+	r, err := s.g.svc.Summary(s.ctx, room, s.caller.User)
+	if err != nil {
+		return err
+	}
+	return s.writeFrame(api.ServerFrame{Type: api.FrameRoom, Room: r})
+}
+
+func (s *session) writeFrame(f api.ServerFrame) error {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	return s.write(b)
+}
+
+func (s *session) write(b []byte) error {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := s.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		return err
+	}
+	s.g.m.FramesOut.Inc()
+	return nil
+}
+
+func writeFrame(conn *websocket.Conn, f api.ServerFrame) {
+	b, _ := json.Marshal(f)
+	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = conn.WriteMessage(websocket.TextMessage, b)
+}
+
+// toAPI returns err as an *api.Error, hiding anything internal.
+func toAPI(err error) *api.Error {
+	var e *api.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return api.Errorf(api.CodeInternal, "internal error")
+}
