@@ -40,7 +40,7 @@ var (
 
 // LiveOptions configure a Live. Zero values mean the defaults.
 type LiveOptions struct {
-	Cursors                map[string]uint64 // initial cursors (room → last seq held); nil = none
+	Cursors                map[string]uint64 // initial cursors (room → last seq held, 0: replay the room from its start); nil = none
 	Buffer                 int               // Updates channel size; 0 = 1024
 	MinBackoff, MaxBackoff time.Duration     // reconnect backoff with full jitter; 0 = 100ms / 5s
 	AckTimeout             time.Duration     // an unanswered send breaks the connection after this; 0 = 10s
@@ -128,7 +128,7 @@ func (c *Client) Live(ctx context.Context, opts LiveOptions) (*Live, error) {
 		typing:   map[string]struct{}{},
 	}
 	for r, s := range opts.Cursors {
-		if r != "" && s > 0 {
+		if r != "" {
 			l.cursors[r] = s
 		}
 	}

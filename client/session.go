@@ -206,9 +206,14 @@ func (l *Live) handle(s *session, f *api.ServerFrame) bool {
 			l.log.Warn("client: live: room frame without room skipped")
 			return true
 		}
+		// A room without cursor is resumed from where it was when first seen
+		// (even at seq 0); never raised later, as events up to a newer
+		// last_seq may still be on their way.
 		l.mu.Lock()
-		if _, ok := l.cursors[f.Room.ID]; !ok && f.Room.LastSeq > l.baseline[f.Room.ID] {
-			l.baseline[f.Room.ID] = f.Room.LastSeq
+		if _, ok := l.cursors[f.Room.ID]; !ok {
+			if _, ok := l.baseline[f.Room.ID]; !ok {
+				l.baseline[f.Room.ID] = f.Room.LastSeq
+			}
 		}
 		l.mu.Unlock()
 		return l.emit(s, Update{Kind: RoomUpdate, Room: f.Room})

@@ -1,0 +1,460 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/dandanchat/dandan/api"
+)
+
+func TestLiveExchange(t *testing.T) {
+	hub := newHub()
+	n := hub.node(t)
+	alice, ra := startLive(t, newTestClient(t, "tok-alice", n.URL), fastLive())
+	bob, rb := startLive(t, newTestClient(t, "tok-bob", n.URL), fastLive())
+	ra.waitKind(t, Synced, 1, 5*time.Second)
+	rb.waitKind(t, Synced, 1, 5*time.Second)
+	if !alice.Connected() {
+		t.Fatal("not Connected after Live returned")
+	}
+	ctx := ctxT(t, 5*time.Second)
+
+	for i := range 10 {
+		a, err := alice.Send(ctx, "r1", fmt.Sprintf("hello %d", i))
+		if err != nil || a.Seq != uint64(i+1) {
+			t.Fatalf("Send %d: %+v, %v", i, a, err)
+		}
+	}
+	rb.waitSeq(t, "r1", 10, 5*time.Second)
+	evs := rb.events("r1")
+	checkSeqs(t, "bob", evs, 1, 10)
+	if evs[3].Text != "hello 3" || evs[3].Sender != "ualice" {
+		t.Fatalf("event 4 = %+v", evs[3])
+	}
+
+	// reply, edit, delete
+	if a, err := bob.Send(ctx, "r1", "hi alice", WithReplyTo(10)); err != nil || a.Seq != 11 {
+		t.Fatalf("reply: %+v, %v", a, err)
+	}
+	if a, err := bob.Edit(ctx, "r1", 11, "hi alice!"); err != nil || a.Seq != 12 {
+		t.Fatalf("edit: %+v, %v", a, err)
+	}
+	if a, err := alice.Delete(ctx, "r1", 1); err != nil || a.Seq != 13 {
+		t.Fatalf("delete: %+v, %v", a, err)
+	}
+	ra.waitSeq(t, "r1", 13, 5*time.Second)
+	evs = ra.events("r1")
+	checkSeqs(t, "alice", evs, 1, 13)
+	if e := evs[10]; e.ReplyTo != 10 || e.Sender != "ubob" || e.Type != api.EventMessage {
+		t.Fatalf("reply event %+v", e)
+	}
+	if e := evs[11]; e.Type != api.EventEdit || e.Target != 11 || e.Text != "hi alice!" {
+		t.Fatalf("edit event %+v", e)
+	}
+	if e := evs[12]; e.Type != api.EventDelete || e.Target != 1 {
+		t.Fatalf("delete event %+v", e)
+	}
+	if c := alice.Cursors(); c["r1"] != 13 {
+		t.Fatalf("cursors %v", c)
+	}
+
+	// a server error answering a send fails it with that *api.Error
+	if _, err := alice.Send(ctx, "r9", "nope"); !api.IsCode(err, api.CodeForbidden) {
+		t.Fatalf("send to a foreign room: %v", err)
+	}
+	// invalid sends fail before reaching the server
+	if _, err := alice.Send(ctx, "r1", ""); !api.IsCode(err, api.CodeInvalid) {
+		t.Fatalf("empty text: %v", err)
+	}
+	if _, err := alice.Edit(ctx, "r1", 0, "x"); !api.IsCode(err, api.CodeInvalid) {
+		t.Fatalf("edit of seq 0: %v", err)
+	}
+
+	// typing and receipts
+	if err := bob.Typing("r1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Receipt("r1", 13, 12); err != nil {
+		t.Fatal(err)
+	}
+	ra.waitFor(t, "typing and receipt", 5*time.Second, func(us []Update) bool {
+		var typing, receipt bool
+		for _, u := range us {
+			typing = typing || u.Kind == Typing && u.User == "ubob" && u.RoomID == "r1"
+			receipt = receipt || u.Kind == ReceiptUpdate && u.Receipt.User == "ubob" && u.Receipt.Delivered == 13 && u.Receipt.Read == 12
+		}
+		return typing && receipt
+	})
+	if ra.count(RoomUpdate) != 1 || ra.count(Connected) != 1 {
+		t.Fatalf("room updates %d, connected %d", ra.count(RoomUpdate), ra.count(Connected))
+	}
+}
+
+// The product's promise: connections killed at random while sending lose
+// nothing and duplicate nothing.
+func TestLiveKillStorm(t *testing.T) {
+	hub := newHub()
+	n1, n2 := hub.node(t), hub.node(t)
+	alice, ra := startLive(t, newTestClient(t, "tok-alice", n1.URL, n2.URL), fastLive())
+	_, rb := startLive(t, newTestClient(t, "tok-bob", n2.URL, n1.URL), fastLive())
+	ra.waitKind(t, Synced, 1, 5*time.Second)
+	rb.waitKind(t, Synced, 1, 5*time.Second)
+
+	const N = 200
+	stop := make(chan struct{})
+	var killer sync.WaitGroup
+	kills := 0
+	killer.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(2+rand.IntN(8)) * time.Millisecond):
+				hub.killAll()
+				kills++
+			}
+		}
+	})
+	pend := make([]*Pending, N)
+	for i := range N {
+		pend[i] = alice.SendAsync("r1", fmt.Sprintf("m%d", i))
+		if i%2 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	killer.Wait()
+
+	ctx := ctxT(t, 10*time.Second)
+	seqs := map[uint64]bool{}
+	for i, p := range pend {
+		a, err := p.Wait(ctx)
+		if err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		if a.ID != p.ID || seqs[a.Seq] || a.Seq < 1 || a.Seq > N {
+			t.Fatalf("send %d: bad or repeated ack %+v", i, a)
+		}
+		seqs[a.Seq] = true
+	}
+	stored := map[string]int{}
+	evs := hub.events("r1")
+	for _, e := range evs {
+		stored[e.ClientID]++
+	}
+	for _, p := range pend {
+		if stored[p.ID] != 1 {
+			t.Fatalf("id %s stored %d times", p.ID, stored[p.ID])
+		}
+	}
+	if len(evs) != N {
+		t.Fatalf("%d events stored, want %d", len(evs), N)
+	}
+	rb.waitSeq(t, "r1", N, 10*time.Second)
+	ra.waitSeq(t, "r1", N, 10*time.Second)
+	checkSeqs(t, "bob", rb.events("r1"), 1, N)
+	checkSeqs(t, "alice", ra.events("r1"), 1, N)
+	resent := 0
+	for _, p := range pend {
+		resent += hub.frames(p.ID) - 1
+	}
+	t.Logf("%d kills, %d reconnects of bob, %d resends", kills, rb.count(Connected)-1, resent)
+	if rb.count(Connected) < 3 || resent == 0 {
+		t.Fatalf("the storm did not break anything (%d connects, %d resends): the test proves nothing", rb.count(Connected), resent)
+	}
+}
+
+func TestLiveFailover(t *testing.T) {
+	hub := newHub()
+	n1, n2 := hub.node(t), hub.node(t)
+	// the first server is down from the start
+	l, r := startLive(t, newTestClient(t, "tok-alice", downURL(), n1.URL, n2.URL), fastLive())
+	ctx := ctxT(t, 5*time.Second)
+	if _, err := l.Send(ctx, "r1", "one"); err != nil {
+		t.Fatal(err)
+	}
+	// n1 goes down mid-stream: the Live moves on to n2
+	n1.refuse.Store(true)
+	hub.killNode(n1)
+	r.waitKind(t, Disconnected, 1, 5*time.Second)
+	if _, err := l.Send(ctx, "r1", "two"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitSeq(t, "r1", 2, 5*time.Second)
+	checkSeqs(t, "alice", r.events("r1"), 1, 2)
+
+	// every node down: sends are queued and go out on reconnection
+	n2.refuse.Store(true)
+	hub.killAll()
+	r.waitKind(t, Disconnected, 2, 5*time.Second)
+	var pend []*Pending
+	for i := range 5 {
+		pend = append(pend, l.SendAsync("r1", fmt.Sprintf("queued %d", i)))
+	}
+	time.Sleep(50 * time.Millisecond)
+	if l.Connected() {
+		t.Fatal("connected while every node refuses")
+	}
+	for _, p := range pend {
+		select {
+		case <-p.Done():
+			t.Fatal("a send was answered while every node refuses")
+		default:
+		}
+	}
+	n2.refuse.Store(false)
+	for _, p := range pend {
+		if _, err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.waitSeq(t, "r1", 7, 5*time.Second)
+	checkSeqs(t, "alice", r.events("r1"), 1, 7)
+}
+
+func TestLiveRetryAfter(t *testing.T) {
+	hub := newHub()
+	n := hub.node(t)
+	l, _ := startLive(t, newTestClient(t, "tok-alice", n.URL), fastLive())
+	hub.set(func(h *fakeHub) { h.overload, h.retryAfterMS = 1, 300 })
+	start := time.Now()
+	a, err := l.Send(ctxT(t, 5*time.Second), "r1", "busy?", WithID("ra-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el < 300*time.Millisecond || el > 2*time.Second {
+		t.Fatalf("acked after %v, want about 300ms", el)
+	}
+	if a.Seq != 1 || hub.frames("ra-1") != 2 || len(hub.events("r1")) != 1 {
+		t.Fatalf("ack %+v, %d frames, %d events", a, hub.frames("ra-1"), len(hub.events("r1")))
+	}
+}
+
+func TestLiveAckTimeout(t *testing.T) {
+	hub := newHub()
+	n := hub.node(t)
+	opts := fastLive()
+	opts.AckTimeout = 200 * time.Millisecond
+	l, r := startLive(t, newTestClient(t, "tok-alice", n.URL), opts)
+	hub.set(func(h *fakeHub) { h.swallow = 1 })
+	start := time.Now()
+	if _, err := l.Send(ctxT(t, 5*time.Second), "r1", "lost?", WithID("at-1")); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el < 200*time.Millisecond {
+		t.Fatalf("acked after %v, before the ack timeout", el)
+	}
+	if hub.frames("at-1") != 2 || r.count(Disconnected) != 1 || len(hub.events("r1")) != 1 {
+		t.Fatalf("%d frames, %d disconnects, %d events", hub.frames("at-1"), r.count(Disconnected), len(hub.events("r1")))
+	}
+}
+
+// A node that stops answering (no pong, nothing) is left for the next.
+func TestLiveReadTimeout(t *testing.T) {
+	hub := newHub()
+	n1, n2 := hub.node(t), hub.node(t)
+	n1.silent.Store(true)
+	opts := fastLive()
+	opts.PingInterval, opts.ReadTimeout = 50*time.Millisecond, 300*time.Millisecond
+	l, r := startLive(t, newTestClient(t, "tok-alice", n1.URL, n2.URL), opts)
+	start := time.Now()
+	if _, err := l.Send(ctxT(t, 5*time.Second), "r1", "anyone?"); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el < 250*time.Millisecond {
+		t.Fatalf("acked after %v by a silent node?", el)
+	}
+	if r.count(Disconnected) != 1 {
+		t.Fatalf("%d disconnects", r.count(Disconnected))
+	}
+}
+
+func TestLiveUnauthorized(t *testing.T) {
+	hub := newHub()
+	n1, n2 := hub.node(t), hub.node(t)
+	c := newTestClient(t, "tok-mallory", n1.URL, n2.URL)
+	start := time.Now()
+	l, err := c.Live(ctxT(t, 5*time.Second), fastLive())
+	if !api.IsCode(err, api.CodeUnauthorized) || l != nil {
+		t.Fatalf("Live with a bad token: %v", err)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Fatalf("took %v", el)
+	}
+	hub.mu.Lock()
+	attempts := hub.authAttempts
+	hub.mu.Unlock()
+	if attempts != 1 {
+		t.Fatalf("%d auth attempts, want 1 (no retry)", attempts)
+	}
+	if _, err := newTestClient(t, "", n1.URL).Live(context.Background(), LiveOptions{}); !api.IsCode(err, api.CodeUnauthorized) {
+		t.Fatalf("Live without token: %v", err)
+	}
+}
+
+// A token revoked while live stops the Live: it is not retried forever.
+func TestLiveTokenRevoked(t *testing.T) {
+	hub := newHub()
+	n := hub.node(t)
+	opts := fastLive()
+	l, r := startLive(t, newTestClient(t, "tok-bob", n.URL), opts)
+	hub.set(func(h *fakeHub) { delete(h.tokens, "tok-bob"); h.swallow = 1 })
+	p := l.SendAsync("r1", "into the void")
+	time.Sleep(20 * time.Millisecond)
+	hub.killAll()
+	<-r.stopped // Updates closed
+	_, err := p.Wait(ctxT(t, time.Second))
+	if !errors.Is(err, ErrClosed) || !api.IsCode(err, api.CodeUnauthorized) {
+		t.Fatalf("pending send: %v", err)
+	}
+	r.mu.Lock()
+	last := r.updates[len(r.updates)-1]
+	r.mu.Unlock()
+	if last.Kind != Disconnected || !api.IsCode(last.Err, api.CodeUnauthorized) {
+		t.Fatalf("last update %+v", last)
+	}
+	if err := l.Receipt("r1", 1, 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Receipt after stop: %v", err)
+	}
+}
+
+// Resume: events at or below the cursor are never delivered; garbage frames
+// are skipped; events stored while disconnected arrive after reconnection.
+func TestLiveResume(t *testing.T) {
+	hub := newHub()
+	n1, n2 := hub.node(t), hub.node(t)
+	ctx := ctxT(t, 5*time.Second)
+	hc := newTestClient(t, "tok-alice", n2.URL)
+	for i := range 5 {
+		if _, err := hc.Send(ctx, "r1", fmt.Sprint("old ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, r := startLive(t, newTestClient(t, "tok-bob", n1.URL), LiveOptions{Cursors: map[string]uint64{"r1": 3}, MinBackoff: 2 * time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+	r.waitKind(t, Synced, 1, 5*time.Second)
+	checkSeqs(t, "resumed", r.events("r1"), 4, 5)
+
+	hub.injectRaw([]byte(`{not json`))
+	hub.injectRaw([]byte(`{"type":"event","event":{"room":"r1","seq":2,"type":"message","text":"replayed"}}`))
+	hub.injectRaw([]byte(`{"type":"event","event":null}`))
+	hub.injectRaw([]byte(`{"type":"what"}`))
+	if _, err := hc.Send(ctx, "r1", "new"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitSeq(t, "r1", 6, 5*time.Second)
+
+	// disconnected while two messages are stored
+	n1.refuse.Store(true)
+	hub.killNode(n1)
+	r.waitKind(t, Disconnected, 1, 5*time.Second)
+	for range 2 {
+		if _, err := hc.Send(ctx, "r1", "while away"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n1.refuse.Store(false)
+	r.waitSeq(t, "r1", 8, 5*time.Second)
+	checkSeqs(t, "bob", r.events("r1"), 4, 8)
+	if c := l.Cursors(); c["r1"] != 8 {
+		t.Fatalf("cursors %v", c)
+	}
+}
+
+// A room learnt without events (no cursor) still resumes from where it was.
+func TestLiveResumeRoomWithoutCursor(t *testing.T) {
+	hub := newHub()
+	n1, n2 := hub.node(t), hub.node(t)
+	ctx := ctxT(t, 5*time.Second)
+	hc := newTestClient(t, "tok-alice", n2.URL)
+	for range 2 {
+		if _, err := hc.Send(ctx, "r1", "before"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, r := startLive(t, newTestClient(t, "tok-bob", n1.URL), fastLive())
+	r.waitKind(t, Synced, 1, 5*time.Second)
+	n1.refuse.Store(true)
+	hub.killNode(n1)
+	r.waitKind(t, Disconnected, 1, 5*time.Second)
+	if _, err := hc.Send(ctx, "r1", "while away"); err != nil {
+		t.Fatal(err)
+	}
+	n1.refuse.Store(false)
+	r.waitSeq(t, "r1", 3, 5*time.Second)
+	checkSeqs(t, "bob", r.events("r1"), 3, 3)
+}
+
+func TestLiveOutboxFull(t *testing.T) {
+	hub := newHub()
+	n := hub.node(t)
+	opts := fastLive()
+	opts.MaxOutbox = 3
+	l, _ := startLive(t, newTestClient(t, "tok-alice", n.URL), opts)
+	hub.set(func(h *fakeHub) { h.swallow = 100 })
+	var pend []*Pending
+	for range 3 {
+		pend = append(pend, l.SendAsync("r1", "x"))
+	}
+	if p := l.SendAsync("r1", "x", WithID(pend[0].ID)); p != pend[0] {
+		t.Fatal("the same id did not return the same pending send")
+	}
+	if _, err := l.SendAsync("r1", "x").Wait(ctxT(t, time.Second)); !errors.Is(err, ErrOutboxFull) {
+		t.Fatalf("4th send: %v", err)
+	}
+}
+
+func TestLiveCloseLeaksNothing(t *testing.T) {
+	hub := newHub()
+	n := hub.node(t)
+	ignore := goleak.IgnoreCurrent()
+	c := newTestClient(t, "tok-alice", n.URL)
+	l, err := c.Live(ctxT(t, 5*time.Second), fastLive())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Send(ctxT(t, 5*time.Second), "r1", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	hub.set(func(h *fakeHub) { h.swallow = 1 })
+	p := l.SendAsync("r1", "never acked")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+	if _, err := p.Wait(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("pending after Close: %v", err)
+	}
+	for range l.Updates() { // buffered updates, then closed
+	}
+	if _, err := l.SendAsync("r1", "late").Wait(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("send after Close: %v", err)
+	}
+	if l.Connected() || l.Typing("r1") == nil {
+		t.Fatal("usable after Close")
+	}
+	goleak.VerifyNone(t, ignore)
+}
+
+func TestBackoff(t *testing.T) {
+	l := &Live{opts: LiveOptions{}.withDefaults()}
+	for n := range 40 {
+		d := l.backoff(n, 0)
+		hi := min(DefaultMinBackoff<<min(n, 30), DefaultMaxBackoff)
+		if d < DefaultMinBackoff || d > hi {
+			t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, d, DefaultMinBackoff, hi)
+		}
+	}
+	if d := l.backoff(0, 8*time.Second); d < 8*time.Second || d > 10*time.Second {
+		t.Fatalf("backoff with retry after 8s = %v", d)
+	}
+}

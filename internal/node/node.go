@@ -1,0 +1,243 @@
+// Package node assembles one dandan node: the embedded JetStream broker, the
+// store, the read model, the messenger, the WebSocket gateway and the HTTP
+// server, with an ordered start and an ordered, idempotent shutdown.
+//
+//	n, err := node.New(cfg, log)
+//	if err := n.Start(ctx); err != nil { … }
+//	<-n.Ready()
+//	fmt.Println(n.URL())
+//	defer n.Shutdown(context.Background())
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/dandanchat/dandan/internal/auth"
+	"github.com/dandanchat/dandan/internal/broker"
+	"github.com/dandanchat/dandan/internal/config"
+	"github.com/dandanchat/dandan/internal/gateway"
+	"github.com/dandanchat/dandan/internal/httpapi"
+	"github.com/dandanchat/dandan/internal/index"
+	"github.com/dandanchat/dandan/internal/messenger"
+	"github.com/dandanchat/dandan/internal/metrics"
+	"github.com/dandanchat/dandan/internal/ratelimit"
+	"github.com/dandanchat/dandan/internal/store"
+	"golang.org/x/time/rate"
+)
+
+// Node is one running dandan server.
+type Node struct {
+	cfg config.Config
+	log *slog.Logger
+
+	Metrics *metrics.Metrics
+	broker  *broker.Broker
+	store   *store.Store
+	index   *index.Index
+	svc     *messenger.Service
+	gw      *gateway.Gateway
+	http    *http.Server
+	ln      net.Listener
+	scheme  string
+
+	ready    chan struct{}
+	served   chan struct{}
+	shutdown sync.Once
+	err      error
+}
+
+// New validates cfg and returns a node that is not started.
+func New(cfg config.Config, log *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Node{cfg: cfg, log: log, Metrics: metrics.New(), ready: make(chan struct{}), served: make(chan struct{})}, nil
+}
+
+// Start starts every component and the HTTP listener, and returns without
+// waiting for the read model: Ready is closed when the node can serve.
+func (n *Node) Start(ctx context.Context) error {
+	if err := n.start(ctx); err != nil {
+		n.stopComponents(context.Background())
+		return err
+	}
+	return nil
+}
+
+func (n *Node) start(ctx context.Context) error {
+	cfg := n.cfg
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	always, interval := cfg.SyncInterval()
+	b, err := broker.Start(broker.Config{Dir: filepath.Join(cfg.Data, "jetstream"), SyncAlways: always,
+		SyncInterval: interval, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	n.broker = b
+	n.store, err = store.Open(ctx, b.JetStream(), b.Conn(), store.Options{
+		Partitions: cfg.Partitions, Replicas: 1, DuplicateWindow: cfg.DuplicateWindow})
+	if err != nil {
+		return err
+	}
+	n.index = index.New(n.store, n.log)
+	pw := auth.DefaultParams()
+	if cfg.PasswordHash == "fast" {
+		pw = auth.FastParams()
+	}
+	n.svc = messenger.New(n.store, n.index, b.Conn(), messenger.Config{MaxRoomMembers: cfg.MaxRoomMembers, Password: pw}, n.log)
+
+	sendLimit := limiter(cfg.SendRate, cfg.SendBurst)
+	n.gw = gateway.New(n.svc, b.Conn(), gateway.Config{Queue: cfg.WSQueue, SendLimit: sendLimit}, n.Metrics, n.log)
+	if err := n.gw.Start(); err != nil {
+		return err
+	}
+	if err := n.index.Start(context.Background()); err != nil {
+		return err
+	}
+	apiHandler := httpapi.New(n.svc, httpapi.Config{
+		AuthLimit:    limiter(cfg.AuthRate, cfg.AuthBurst),
+		RequestLimit: limiter(cfg.RequestRate, cfg.RequestBurst),
+		SendLimit:    sendLimit,
+	}, n.Metrics, n.log)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/ws", n.gw)
+	mux.Handle("/v1/", apiHandler)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", n.readyz)
+	if cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", n.Metrics.Handler())
+	}
+	mux.HandleFunc("GET /{$}", n.home)
+
+	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
+	n.ln, err = net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
+	}
+	n.scheme = "http"
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		n.ln = tls.NewListener(n.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		n.scheme = "https"
+	}
+	go func() {
+		defer close(n.served)
+		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "err", err)
+		}
+	}()
+	if cfg.MetricsAddr != "" {
+		go n.serveMetrics(cfg.MetricsAddr)
+	}
+	go func() {
+		select {
+		case <-n.index.Ready():
+			close(n.ready)
+			n.log.Info("dandan is ready", "url", n.URL(), "data", cfg.Data, "sync", cfg.Sync)
+		case <-n.served:
+		}
+	}()
+	return nil
+}
+
+func limiter(r float64, burst int) *ratelimit.Limiter {
+	if r <= 0 {
+		return nil
+	}
+	return ratelimit.New(rate.Limit(r), burst, 1<<20, 10*time.Minute)
+}
+
+func (n *Node) serveMetrics(addr string) {
+	srv := &http.Server{Addr: addr, Handler: n.Metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-n.served; _ = srv.Close() }()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		n.log.Error("metrics listener", "err", err)
+	}
+}
+
+// Ready is closed when the node serves requests.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// Addr is the HTTP listener's address, e.g. 127.0.0.1:8080.
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// URL is the node's base URL, e.g. http://127.0.0.1:8080.
+func (n *Node) URL() string { return n.scheme + "://" + n.Addr() }
+
+// Broker is the embedded JetStream server (for tests and drills).
+func (n *Node) Broker() *broker.Broker { return n.broker }
+
+// Store is the node's store (for tests and benchmarks).
+func (n *Node) Store() *store.Store { return n.store }
+
+func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
+	select {
+	case <-n.ready:
+		if n.broker.Healthy() {
+			fmt.Fprintln(w, "ready")
+			return
+		}
+		http.Error(w, "storage unavailable", http.StatusServiceUnavailable)
+	default:
+		http.Error(w, "starting: replaying the read model", http.StatusServiceUnavailable)
+	}
+}
+
+func (n *Node) home(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "dandan node\n\nAPI: %s/v1/ (docs/protocol.md)\nWebSocket: /v1/ws\nHealth: /healthz /readyz /metrics\n", n.URL())
+}
+
+// Shutdown stops the node in order: (1) stop accepting HTTP requests and let
+// those in progress finish, (2) close every WebSocket with "going away" so
+// clients move to another node, (3) stop the read model, (4) drain and stop
+// the broker, flushing JetStream to disk. It is idempotent.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutdown.Do(func() {
+		n.log.Info("shutting down")
+		n.err = n.stopComponents(ctx)
+		n.log.Info("stopped")
+	})
+	return n.err
+}
+
+func (n *Node) stopComponents(ctx context.Context) error {
+	var errs []error
+	if n.http != nil {
+		done := make(chan error, 1)
+		go func() { done <- n.http.Shutdown(ctx) }()
+		if n.gw != nil {
+			errs = append(errs, n.gw.Shutdown(ctx))
+		}
+		errs = append(errs, <-done)
+	} else if n.gw != nil {
+		errs = append(errs, n.gw.Shutdown(ctx))
+	}
+	if n.index != nil {
+		n.index.Stop()
+	}
+	if n.broker != nil {
+		n.broker.Shutdown()
+	}
+	return errors.Join(errs...)
+}
