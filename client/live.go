@@ -227,7 +227,9 @@ func (l *Live) Close() error {
 // order per room. It is closed by Close (or when the token is refused).
 func (l *Live) Updates() <-chan Update { return l.updates }
 
-// Cursors returns a copy of the cursors: room → last seq delivered on Updates.
+// Cursors returns a copy of the cursors: room → last seq delivered on Updates
+// (possibly still in its buffer). To resume later without gaps or repeats,
+// save them after Close once Updates is drained.
 func (l *Live) Cursors() map[string]uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -132,8 +132,7 @@ func (o *outbox) requeueAll(now time.Time) {
 			e.retryAt = time.Time{}
 			delete(o.delayed, e)
 		}
-		e.queued = true
-		o.unsent = append(o.unsent, e)
+		_ = e
 	}
 }
 

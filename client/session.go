@@ -266,11 +266,24 @@ func (l *Live) handleEvent(s *session, ev *api.Event) bool {
 	if cur > 0 && ev.Seq > cur+1 {
 		l.log.Debug("client: live: gap in events", "room", ev.Room, "seq", ev.Seq, "cursor", cur)
 	}
+	// The cursor moves before the event is visible on Updates, so Cursors
+	// always covers what the application received; it moves back if the
+	// Live closes before the event could be handed over.
+	l.mu.Lock()
+	prev, had := l.cursors[ev.Room]
+	l.cursors[ev.Room] = ev.Seq
+	l.mu.Unlock()
 	if !l.emit(s, Update{Kind: EventUpdate, Event: ev}) {
+		l.mu.Lock()
+		if had {
+			l.cursors[ev.Room] = prev
+		} else {
+			delete(l.cursors, ev.Room)
+		}
+		l.mu.Unlock()
 		return false
 	}
 	l.mu.Lock()
-	l.cursors[ev.Room] = ev.Seq
 	delete(l.baseline, ev.Room)
 	l.mu.Unlock()
 	return true
