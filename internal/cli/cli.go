@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/dandanchat/dandan/api"
@@ -71,8 +70,11 @@ func newRoot(env Env) *cobra.Command {
 	return root
 }
 
-// extraCommands is extended by the client and tool commands' files.
-var extraCommands = func(env Env) []*cobra.Command { return clientCommands(env) }
+// extraCommands are the client commands (client_cmds.go) and the tools
+// (tools_cmds.go).
+func extraCommands(env Env) []*cobra.Command {
+	return append(clientCommands(env), toolCommands(env)...)
+}
 
 // newLogger builds the slog logger the config asks for.
 func newLogger(w io.Writer, level, format string) *slog.Logger {
@@ -85,4 +87,3 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-var _ = os.Stderr
