@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -31,6 +32,7 @@ type fakeHub struct {
 	overload     int   // answer the next n send frames "overloaded"
 	retryAfterMS int64 // of those answers
 	swallow      int   // ignore the next n send frames (no answer)
+	loseAcks     bool  // store sends but lose one ack in three
 }
 
 func newHub() *fakeHub {
@@ -442,6 +444,9 @@ func (h *fakeHub) frame(c *fakeConn, f *api.ClientFrame) {
 		}
 		typ := map[string]string{api.FrameSend: api.EventMessage, api.FrameEdit: api.EventEdit, api.FrameDelete: api.EventDelete}[f.Type]
 		a := h.store(api.Event{Room: f.Room, Type: typ, Sender: c.user, ClientID: f.ID, Text: f.Text, ReplyTo: f.ReplyTo, Target: f.Target})
+		if h.loseAcks && rand.IntN(3) == 0 {
+			return
+		}
 		c.enqueue(api.ServerFrame{Type: api.FrameAck, ID: f.ID, Ack: &a})
 	case api.FrameTyping:
 		for o := range h.conns {

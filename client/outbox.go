@@ -132,7 +132,8 @@ func (o *outbox) requeueAll(now time.Time) {
 			e.retryAt = time.Time{}
 			delete(o.delayed, e)
 		}
-		_ = e
+		e.queued = true
+		o.unsent = append(o.unsent, e)
 	}
 }
 

@@ -62,6 +62,9 @@ type session struct {
 	dead     bool
 	inflight chan struct{}
 
+	lmu   sync.Mutex
+	lanes map[string][]func(context.Context) // per room: sends waiting their turn
+
 	// Owned by the writer goroutine.
 	synced  bool
 	cursors map[string]uint64
@@ -167,7 +170,7 @@ func (s *session) handle(f *api.ClientFrame) {
 				return
 			}
 		}
-		s.async(func(ctx context.Context) {
+		s.inRoomOrder(f.Room, func(ctx context.Context) {
 			start := time.Now()
 			var ack *api.Ack
 			var err error
@@ -196,6 +199,47 @@ func (s *session) handle(f *api.ClientFrame) {
 			}
 		})
 	}
+}
+
+// inRoomOrder runs f after every earlier call for the same room of this
+// session has finished, so that a device's pipelined sends to one room are
+// stored in the order it sent them, while sends to different rooms proceed
+// in parallel. It counts against MaxInFlight like async.
+func (s *session) inRoomOrder(room string, f func(ctx context.Context)) {
+	select {
+	case s.inflight <- struct{}{}:
+	case <-s.ctx.Done():
+		return
+	}
+	s.lmu.Lock()
+	if s.lanes == nil {
+		s.lanes = make(map[string][]func(context.Context))
+	}
+	q, busy := s.lanes[room]
+	s.lanes[room] = append(q, f)
+	s.lmu.Unlock()
+	if busy {
+		return
+	}
+	go func() {
+		for {
+			s.lmu.Lock()
+			q := s.lanes[room]
+			if len(q) == 0 {
+				delete(s.lanes, room)
+				s.lmu.Unlock()
+				return
+			}
+			next := q[0]
+			q[0] = nil
+			s.lanes[room] = q[1:]
+			s.lmu.Unlock()
+			ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+			next(ctx)
+			cancel()
+			<-s.inflight
+		}
+	}()
 }
 
 // async runs f in its own goroutine, at most MaxInFlight at once per

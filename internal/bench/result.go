@@ -1,0 +1,83 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Result is the outcome of Run. Rates are per second of the measurement
+// window; latencies are in milliseconds.
+type Result struct {
+	Scenario   string            `json:"scenario"`
+	Target     string            `json:"target"` // "own" or the URLs given
+	Users      int               `json:"users"`
+	Rooms      int               `json:"rooms"`
+	RoomSize   int               `json:"room_size"`
+	Senders    int               `json:"senders"` // per room
+	Inflight   int               `json:"inflight"`
+	Rate       float64           `json:"rate"` // asked; 0 = closed loop
+	DurationS  float64           `json:"duration_s"`
+	WarmupS    float64           `json:"warmup_s"`
+	TextSize   int               `json:"text_size"`
+	Sync       string            `json:"sync"`
+	Sent       uint64            `json:"sent"`      // sends started in the window
+	Acked      uint64            `json:"acked"`     // of those, acknowledged
+	Delivered  uint64            `json:"delivered"` // their events received by members other than the sender
+	Expected   uint64            `json:"expected"`  // deliveries due for the acked ones
+	AckedPerS  float64           `json:"acked_per_s"`
+	DelivPerS  float64           `json:"delivered_per_s"`
+	AckP50MS   float64           `json:"ack_p50_ms"`
+	AckP99MS   float64           `json:"ack_p99_ms"`
+	AckP999MS  float64           `json:"ack_p999_ms"`
+	AckMaxMS   float64           `json:"ack_max_ms"`
+	E2EP50MS   float64           `json:"e2e_p50_ms"`
+	E2EP99MS   float64           `json:"e2e_p99_ms"`
+	E2EP999MS  float64           `json:"e2e_p999_ms"`
+	E2EMaxMS   float64           `json:"e2e_max_ms"`
+	Errors     uint64            `json:"errors"`
+	ErrorCodes map[string]uint64 `json:"errors_by_code"`
+	Reconnects uint64            `json:"reconnects"`             // Disconnected updates seen during the run
+	Baseline   float64           `json:"baseline_publish_per_s"` // 0 if skipped
+	Ratio      float64           `json:"ratio"`                  // AckedPerS / Baseline; 0 if skipped
+}
+
+// WriteText writes a readable summary.
+func (r *Result) WriteText(w io.Writer) error {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	loop := "closed loop"
+	if r.Rate > 0 {
+		loop = fmt.Sprintf("open loop at %g msg/s", r.Rate)
+	}
+	p("dandan bench: scenario %s, target %s, sync %s\n", r.Scenario, r.Target, r.Sync)
+	p("  load       %d users, %d rooms of %d, %d senders/room, %d in flight/sender, %s\n",
+		r.Users, r.Rooms, r.RoomSize, r.Senders, r.Inflight, loop)
+	p("  window     %gs after %gs warm-up, text %d B\n", r.DurationS, r.WarmupS, r.TextSize)
+	p("  acked      %10.1f msg/s   (%d of %d sent)\n", r.AckedPerS, r.Acked, r.Sent)
+	p("  delivered  %10.1f msg/s   (%d of %d due)\n", r.DelivPerS, r.Delivered, r.Expected)
+	p("  ack        p50 %.2f ms  p99 %.2f ms  p999 %.2f ms  max %.2f ms\n", r.AckP50MS, r.AckP99MS, r.AckP999MS, r.AckMaxMS)
+	p("  e2e        p50 %.2f ms  p99 %.2f ms  p999 %.2f ms  max %.2f ms\n", r.E2EP50MS, r.E2EP99MS, r.E2EP999MS, r.E2EMaxMS)
+	p("  errors     %d", r.Errors)
+	if r.Errors > 0 {
+		var parts []string
+		for _, c := range slices.Sorted(maps.Keys(r.ErrorCodes)) {
+			parts = append(parts, fmt.Sprintf("%s %d", c, r.ErrorCodes[c]))
+		}
+		p(" (%s)", strings.Join(parts, ", "))
+	}
+	if r.Reconnects > 0 {
+		p(", %d reconnects", r.Reconnects)
+	}
+	p("\n")
+	if r.Baseline > 0 {
+		p("  baseline   %10.1f publishes/s (raw JetStream, same sync and size)\n", r.Baseline)
+		p("  ratio      %.3f (acked/s ÷ baseline)\n", r.Ratio)
+	} else {
+		p("  baseline   skipped\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
