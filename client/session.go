@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -178,6 +179,15 @@ func (l *Live) serve(s *session) error {
 }
 
 func (l *Live) readLoop(s *session) {
+	// WebSocket-level pings count as traffic too; answer them with a pong.
+	s.conn.SetPingHandler(func(data string) error {
+		_ = s.conn.SetReadDeadline(time.Now().Add(l.opts.ReadTimeout))
+		err := s.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeTimeout))
+		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+			return err
+		}
+		return nil
+	})
 	for {
 		_ = s.conn.SetReadDeadline(time.Now().Add(l.opts.ReadTimeout))
 		_, b, err := s.conn.ReadMessage()

@@ -23,9 +23,9 @@ const (
 
 // Renderer turns events into one-line texts such as "#12 14:03 alice: hello".
 type Renderer struct {
-	Names *Names                  // resolves sender ids; nil shows ids
-	Me    string                  // the signed-in user's id, painted RoleSelf
-	Now   func() time.Time        // nil: time.Now; decides whether to show the date
+	Names *Names                    // resolves sender ids; nil shows ids
+	Me    string                    // the signed-in user's id, painted RoleSelf
+	Now   func() time.Time          // nil: time.Now; decides whether to show the date
 	Paint func(Role, string) string // nil: plain text
 }
 

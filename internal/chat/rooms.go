@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/dandanchat/dandan/api"
@@ -62,4 +63,12 @@ func ResolveRoom(ctx context.Context, c *client.Client, rooms []api.Room, ref st
 		return c.Room(ctx, ref)
 	}
 	return nil, api.Errorf(api.CodeNotFound, "you have no room named %q", ref)
+}
+
+// members is "1 member" or "N members".
+func members(n int) string {
+	if n == 1 {
+		return "1 member"
+	}
+	return strconv.Itoa(n) + " members"
 }

@@ -50,10 +50,10 @@ func (s *plainScreen) Println(line string) {
 	fmt.Fprintln(s.w, line)
 }
 
-func (s *plainScreen) SetPrompt(string)                 {}
-func (s *plainScreen) Erase(string)                     {}
-func (s *plainScreen) SetSize(int, int)                 {}
-func (s *plainScreen) Paint(_ Role, t string) string    { return t }
+func (s *plainScreen) SetPrompt(string)                                       {}
+func (s *plainScreen) Erase(string)                                           {}
+func (s *plainScreen) SetSize(int, int)                                       {}
+func (s *plainScreen) Paint(_ Role, t string) string                          { return t }
 func (s *plainScreen) SetKeyHook(func(string, int, rune) (string, int, bool)) {}
 
 // ttyScreen edits lines with term.Terminal; In/Out must be a terminal in

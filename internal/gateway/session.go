@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -21,6 +22,10 @@ const (
 
 // catchUpBatch is how many stored events one read fetches during catch-up.
 const catchUpBatch = 256
+
+// writeTimeout is how long a write to a device may block before the device
+// counts as not reading and is cut.
+const writeTimeout = 10 * time.Second
 
 // joinBacklog is how many recent events a session receives for a room the
 // user has just joined (the rest is paged over HTTP).
@@ -57,6 +62,7 @@ type session struct {
 	hubRooms map[string]struct{} // guarded by g.mu
 
 	qmu      sync.Mutex
+	behind   map[string]uint64 // rooms whose live events overflowed the queue, up to seq
 	queue    []item
 	wake     chan struct{}
 	dead     bool
@@ -258,8 +264,12 @@ func (s *session) async(f func(ctx context.Context)) {
 	}()
 }
 
-// push queues an item for the writer. A session whose queue is full is cut:
-// it fell behind and will resync rather than slow anyone else.
+// push queues an item for the writer. The queue is bounded: when it is full,
+// a live event is not queued but remembered as "room behind up to seq", and
+// the writer later reads what it missed from the store; other frames get a
+// little more room, then the session is cut. A device that stops reading
+// altogether is cut when a write to it times out (writeTimeout). Either way
+// the device reconnects and resyncs, and nobody else is slowed.
 func (s *session) push(it item) {
 	s.qmu.Lock()
 	if s.dead {
@@ -267,13 +277,29 @@ func (s *session) push(it item) {
 		return
 	}
 	if len(s.queue) >= s.g.cfg.Queue {
-		s.qmu.Unlock()
-		s.g.m.SlowConsumers.Inc()
-		s.kill(closeSlow, string(api.CodeSlowConsumer))
-		return
+		if it.kind == itemEvent {
+			if s.behind == nil {
+				s.behind = make(map[string]uint64)
+			}
+			s.behind[it.room] = max(s.behind[it.room], it.seq)
+			s.qmu.Unlock()
+			s.g.m.Lagging.Inc()
+			s.notify()
+			return
+		}
+		if len(s.queue) >= 2*s.g.cfg.Queue {
+			s.qmu.Unlock()
+			s.g.m.SlowConsumers.Inc()
+			s.kill(closeSlow, string(api.CodeSlowConsumer))
+			return
+		}
 	}
 	s.queue = append(s.queue, it)
 	s.qmu.Unlock()
+	s.notify()
+}
+
+func (s *session) notify() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -317,18 +343,44 @@ func (s *session) writeLoop() {
 		}
 		s.qmu.Lock()
 		batch, s.queue = s.queue, batch[:0]
+		behind := s.behind
+		if s.synced {
+			s.behind = nil
+		}
 		s.qmu.Unlock()
 		for i := range batch {
 			if err := s.process(&batch[i]); err != nil {
-				s.kill(websocket.CloseInternalServerErr, "")
+				s.fail(err)
 				return
 			}
 			batch[i] = item{}
+		}
+		if s.synced {
+			for room, seq := range behind {
+				if _, ok := s.cursors[room]; !ok {
+					continue
+				}
+				if err := s.catchUp(room, seq); err != nil {
+					s.fail(err)
+					return
+				}
+			}
 		}
 		if cap(batch) > 256 {
 			batch = nil // do not pin a burst's buffer for the session's lifetime
 		}
 	}
+}
+
+// fail ends the session after a write or store error.
+func (s *session) fail(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s.g.m.SlowConsumers.Inc()
+		s.kill(closeSlow, string(api.CodeSlowConsumer))
+		return
+	}
+	s.kill(websocket.CloseInternalServerErr, "")
 }
 
 func (s *session) process(it *item) error {
@@ -338,7 +390,10 @@ func (s *session) process(it *item) error {
 	case itemEvent:
 		if !s.synced {
 			if len(s.presync) >= s.g.cfg.Queue {
-				return errors.New("presync overflow")
+				// The sync reads the store to its end anyway; only the
+				// events stored after that read matter, and the next
+				// event of their room fills any gap.
+				s.presync = s.presync[1:]
 			}
 			s.presync = append(s.presync, *it)
 			return nil
@@ -475,7 +530,7 @@ func (s *session) writeFrame(f api.ServerFrame) error {
 }
 
 func (s *session) write(b []byte) error {
-	_ = s.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if err := s.conn.WriteMessage(websocket.TextMessage, b); err != nil {
 		return err
 	}

@@ -228,6 +228,7 @@ func (ix *Index) applyMember(e jetstream.KeyValueEntry) {
 	}
 	watchers := ix.watchers
 	ix.mu.Unlock()
+	ix.membersRev.Store(e.Revision())
 	if was != joined {
 		for _, f := range watchers {
 			f(MembershipChange{Room: roomID, User: user, Joined: joined})

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dandanchat/dandan/internal/store"
@@ -47,6 +48,8 @@ type Index struct {
 	rooms     map[string]*room
 	userRooms map[string]map[string]struct{}
 	watchers  []func(MembershipChange)
+
+	membersRev atomic.Uint64 // the last members-bucket revision applied
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -245,4 +248,17 @@ func (ix *Index) LastOwn(roomID, user string) uint64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.lastOwn[user]
+}
+
+// WaitMembers waits until the index has applied the members bucket up to
+// revision rev (as returned by a write), so that a caller's next read sees
+// its own membership change; it gives up when ctx ends.
+func (ix *Index) WaitMembers(ctx context.Context, rev uint64) {
+	for delay := 100 * time.Microsecond; ix.membersRev.Load() < rev; delay = min(delay*2, 10*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
 }

@@ -37,7 +37,7 @@ func (s *Service) CreateDirect(ctx context.Context, c Caller, other string) (*ap
 	}
 	id := directRoomID(c.User, peer.ID)
 	rec := store.RoomRecord{ID: id, Kind: api.RoomDirect, Created: s.now(), CreatedBy: c.User}
-	err = store.CreateJSON(ctx, s.st.Rooms, id, rec)
+	_, err = store.CreateJSON(ctx, s.st.Rooms, id, rec)
 	created := err == nil
 	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return nil, s.unavailable("create room", err)
@@ -79,7 +79,7 @@ func (s *Service) CreateGroup(ctx context.Context, c Caller, r api.CreateGroupRe
 	}
 	id := auth.NewID('r')
 	rec := store.RoomRecord{ID: id, Kind: api.RoomGroup, Name: r.Name, Created: s.now(), CreatedBy: c.User}
-	if err := store.CreateJSON(ctx, s.st.Rooms, id, rec); err != nil {
+	if _, err := store.CreateJSON(ctx, s.st.Rooms, id, rec); err != nil {
 		return nil, s.unavailable("create room", err)
 	}
 	if err := s.addMember(ctx, id, c.User, api.RoleAdmin); err != nil {
@@ -121,9 +121,17 @@ func truncate(s string, n int) string {
 	return s
 }
 
+// addMember creates a membership and waits (briefly) until this node's read
+// model shows it, so that the caller's next request sees it.
 func (s *Service) addMember(ctx context.Context, roomID, user, role string) error {
-	return store.CreateJSON(ctx, s.st.Members, store.MemberKey(roomID, user),
+	rev, err := store.CreateJSON(ctx, s.st.Members, store.MemberKey(roomID, user),
 		store.MemberRecord{Role: role, Joined: s.now()})
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, waitIndex)
+		s.ix.WaitMembers(wctx, rev)
+		cancel()
+	}
+	return err
 }
 
 // Invite adds users to a group the caller is a member of.

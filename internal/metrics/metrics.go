@@ -23,6 +23,7 @@ type Metrics struct {
 	FramesIn      *prometheus.CounterVec // client frames, by type
 	FramesOut     prometheus.Counter     // frames written to clients
 	SlowConsumers prometheus.Counter     // sessions cut for falling behind
+	Lagging       prometheus.Counter     // live events a session read from the store because its queue was full
 	Requests      *prometheus.CounterVec // HTTP requests, by route and status code
 	Latency       *prometheus.HistogramVec
 	Stored        *prometheus.CounterVec // stored events, by type
@@ -45,6 +46,8 @@ func New() *Metrics {
 			Name: "dandan_ws_frames_out_total", Help: "Frames written to clients."})).(prometheus.Counter),
 		SlowConsumers: f(prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dandan_ws_slow_consumers_total", Help: "Sessions closed because they fell behind."})).(prometheus.Counter),
+		Lagging: f(prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dandan_ws_lagging_events_total", Help: "Live events not queued for a full session, read from the store later."})).(prometheus.Counter),
 		Requests: f(prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dandan_http_requests_total", Help: "HTTP requests, by route and status."}, []string{"route", "status"})).(*prometheus.CounterVec),
 		Latency: f(prometheus.NewHistogramVec(prometheus.HistogramOpts{

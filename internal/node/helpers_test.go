@@ -133,3 +133,12 @@ func checkSeqs(t *testing.T, what string, evs []api.Event) {
 }
 
 var _ = fmt.Sprint
+
+// drain discards l's updates, for a Live whose events the test ignores (an
+// undrained Live stops reading, as the SDK documents).
+func drain(l *client.Live) {
+	go func() {
+		for range l.Updates() {
+		}
+	}()
+}

@@ -80,20 +80,21 @@ func PutJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) erro
 	return nil
 }
 
-// CreateJSON writes v at key only if the key does not exist; it returns
-// jetstream.ErrKeyExists otherwise.
-func CreateJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) error {
+// CreateJSON writes v at key only if the key does not exist, and returns the
+// new entry's revision; it returns jetstream.ErrKeyExists otherwise.
+func CreateJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := kv.Create(ctx, key, b); err != nil {
+	rev, err := kv.Create(ctx, key, b)
+	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			return jetstream.ErrKeyExists
+			return 0, jetstream.ErrKeyExists
 		}
-		return fmt.Errorf("create %s/%s: %w", kv.Bucket(), key, err)
+		return 0, fmt.Errorf("create %s/%s: %w", kv.Bucket(), key, err)
 	}
-	return nil
+	return rev, nil
 }
 
 // UpdateJSON applies change to the value at key with compare-and-set,

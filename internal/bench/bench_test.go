@@ -1,0 +1,144 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunOwnNode runs a short real load against an in-process node.
+func TestRunOwnNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var log bytes.Buffer
+	res, err := Run(ctx, Config{Scenario: ScenarioCustom, Users: 4, Rooms: 2, RoomSize: 2, Senders: 2,
+		Duration: 2 * time.Second, Warmup: 300 * time.Millisecond, BaselineDuration: 300 * time.Millisecond}, &log)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, log.String())
+	}
+	t.Logf("log:\n%s", log.String())
+	if res.Acked == 0 || res.AckedPerS <= 0 {
+		t.Errorf("acked = %d (%.1f/s), want > 0", res.Acked, res.AckedPerS)
+	}
+	if res.Delivered < res.Acked {
+		t.Errorf("delivered %d < acked %d: a message did not reach the other member", res.Delivered, res.Acked)
+	}
+	if res.Errors != 0 {
+		t.Errorf("errors = %d %v", res.Errors, res.ErrorCodes)
+	}
+	if !(res.AckP50MS > 0 && res.AckP50MS <= res.AckP99MS && res.AckP99MS <= res.AckP999MS) {
+		t.Errorf("ack percentiles not ordered: %v %v %v", res.AckP50MS, res.AckP99MS, res.AckP999MS)
+	}
+	if !(res.E2EP50MS > 0 && res.E2EP50MS <= res.E2EP99MS && res.E2EP99MS <= res.E2EP999MS) {
+		t.Errorf("e2e percentiles not ordered: %v %v %v", res.E2EP50MS, res.E2EP99MS, res.E2EP999MS)
+	}
+	if res.Baseline <= 0 || res.Ratio <= 0 {
+		t.Errorf("baseline %v, ratio %v", res.Baseline, res.Ratio)
+	}
+	if !strings.Contains(log.String(), "acked/s") {
+		t.Error("no progress line")
+	}
+
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"acked_per_s", "delivered_per_s", "ack_p50_ms", "ack_p99_ms", "ack_p999_ms",
+		"e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "errors", "baseline_publish_per_s", "ratio", "scenario",
+		"users", "rooms", "room_size", "senders", "inflight", "rate", "duration_s", "sync", "target"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON result has no %q: %s", k, b)
+		}
+	}
+	var text bytes.Buffer
+	if err := res.WriteText(&text); err != nil || !strings.Contains(text.String(), "ratio") {
+		t.Errorf("WriteText: %v\n%s", err, text.String())
+	}
+}
+
+// TestRunOpenLoop paces sends at a fixed rate in a group.
+func TestRunOpenLoop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var log bytes.Buffer
+	res, err := Run(ctx, Config{Scenario: ScenarioCustom, Rooms: 1, RoomSize: 3, Senders: 2, Rate: 200,
+		Duration: time.Second, Warmup: -1, BaselineDuration: -1}, &log)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, log.String())
+	}
+	// 200/s for 1 s: about 200 sends, each delivered to the 2 other members.
+	if res.Sent < 180 || res.Sent > 220 || res.Acked != res.Sent {
+		t.Errorf("sent %d, acked %d; want about 200 each", res.Sent, res.Acked)
+	}
+	if res.Delivered != 2*res.Acked || res.Expected != res.Delivered {
+		t.Errorf("delivered %d, expected %d, acked %d", res.Delivered, res.Expected, res.Acked)
+	}
+	if res.Baseline != 0 || res.Ratio != 0 {
+		t.Errorf("baseline not skipped: %v", res.Baseline)
+	}
+}
+
+func TestBaseline(t *testing.T) {
+	rate, err := Baseline(context.Background(), "default", 100, 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rate <= 0 {
+		t.Errorf("baseline rate %v, want > 0", rate)
+	}
+	t.Logf("baseline: %.0f publishes/s", rate)
+}
+
+func TestResolve(t *testing.T) {
+	c, err := Config{Scenario: ScenarioGroup}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Users != 500 || c.Rooms != 10 || c.RoomSize != 50 || c.Senders != 5 || c.Inflight != 4 ||
+		c.Duration != 30*time.Second || c.Warmup != 3*time.Second || c.TextSize != 100 || c.Sync != "default" {
+		t.Errorf("group resolved to %+v", c)
+	}
+	c, err = Config{}.Resolve()
+	if err != nil || c.Users != 200 || c.Rooms != 100 || c.RoomSize != 2 || c.Senders != 2 {
+		t.Errorf("1to1 resolved to %+v, %v", c, err)
+	}
+	// Rooms are disjoint when users suffice, and members distinct always.
+	c, _ = Config{Scenario: ScenarioCustom, Users: 5, Rooms: 4, RoomSize: 3}.Resolve()
+	for r := range c.Rooms {
+		seen := map[int]bool{}
+		for j := range c.RoomSize {
+			if m := c.member(r, j); seen[m] || m >= c.Users {
+				t.Errorf("room %d: member %d repeated or out of range", r, m)
+			} else {
+				seen[m] = true
+			}
+		}
+	}
+	for _, bad := range []Config{{Scenario: "x"}, {RoomSize: 1}, {Senders: 3}, {Users: 1}, {Sync: "sometimes"},
+		{TextSize: 1 << 20}, {Rate: -1}, {Inflight: -1}} {
+		if _, err := bad.Resolve(); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+func TestTexts(t *testing.T) {
+	tx := texts{size: 100}
+	s := tx.make(1234567890123)
+	if len(s) != 100 {
+		t.Errorf("len = %d", len(s))
+	}
+	if ts, ok := sendTime(s); !ok || ts != 1234567890123 {
+		t.Errorf("sendTime = %d, %v", ts, ok)
+	}
+	if _, ok := sendTime("hello there"); ok {
+		t.Error("sendTime of a foreign text")
+	}
+}
