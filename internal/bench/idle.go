@@ -170,7 +170,7 @@ func RunIdle(ctx context.Context, cfg IdleConfig, logw io.Writer) (*IdleResult, 
 	}
 	after, err := scrape()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (with %d sessions open: is the server out of file descriptors?)", err, res.Open)
 	}
 	res.RSSBefore, res.RSSAfter = before[metricRSS], after[metricRSS]
 	res.HeapBefore, res.HeapAfter = before[metricHeap], after[metricHeap]

@@ -174,7 +174,7 @@ func (c *counters) drive(cfg Config, senders []sender, t0, end time.Time, stop <
 		}
 		return
 	}
-	interval := time.Duration(float64(len(senders)) / cfg.Rate * float64(time.Second))
+	interval := max(time.Duration(float64(len(senders))/cfg.Rate*float64(time.Second)), time.Microsecond)
 	for i, s := range senders {
 		offset := interval * time.Duration(i) / time.Duration(len(senders)) // stagger evenly
 		wg.Go(func() {

@@ -80,8 +80,14 @@ in-process node's figures include the client's own memory).`,
 		if f.Changed("baseline-duration") && cfg.BaselineDuration <= 0 {
 			cfg.BaselineDuration = -1
 		}
-		if n := bench.RaiseFileLimit(); idle.Conns > 0 && n > 0 && uint64(2*idle.Conns+100) > n {
-			fmt.Fprintf(env.Stderr, "bench: warning: only %d file descriptors allowed\n", n)
+		if n := bench.RaiseFileLimit(); idle.Conns > 0 && n > 0 {
+			need := uint64(idle.Conns) + 100
+			if len(cfg.Targets) == 0 {
+				need += uint64(idle.Conns) // the own node's side of every connection
+			}
+			if need > n {
+				fmt.Fprintf(env.Stderr, "bench: warning: %d file descriptors allowed, about %d needed; some sessions will fail\n", n, need)
+			}
 		}
 		if cpuprofile != "" {
 			pf, err := os.Create(cpuprofile)
