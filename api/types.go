@@ -158,6 +158,9 @@ type Event struct {
 	User     string `json:"user,omitempty"`      // member.*: the member concerned
 	Name     string `json:"name,omitempty"`      // room.created, room.renamed
 	Kind     string `json:"kind,omitempty"`      // room.created: the room kind
+	// Deleted is set on a message, in history and catch-up, once a later
+	// delete event removed it; its text is then withheld.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // Page is a page of a room's history, in ascending Seq order. HasMore says

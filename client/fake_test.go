@@ -396,14 +396,16 @@ func (n *fakeNode) ws(w http.ResponseWriter, r *http.Request) {
 		if n.silent.Load() {
 			continue
 		}
-		f, err := api.DecodeClientFrame(b)
-		if err != nil {
-			h.mu.Lock()
-			c.enqueue(api.ServerFrame{Type: api.FrameError, Error: err.(*api.Error)})
-			h.mu.Unlock()
-			continue
+		for _, line := range strings.Split(string(b), "\n") {
+			f, err := api.DecodeClientFrame([]byte(line))
+			if err != nil {
+				h.mu.Lock()
+				c.enqueue(api.ServerFrame{Type: api.FrameError, Error: err.(*api.Error)})
+				h.mu.Unlock()
+				continue
+			}
+			h.frame(c, f)
 		}
-		h.frame(c, f)
 	}
 }
 

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,6 +52,45 @@ func (s *session) write(f *api.ClientFrame) error {
 		return err
 	}
 	if err := s.conn.WriteJSON(f); err != nil {
+		return fmt.Errorf("client: live: write: %w", err)
+	}
+	return nil
+}
+
+// writeBatch writes frames as few WebSocket messages, one frame per line
+// (the protocol allows several frames per message in both directions).
+func (s *session) writeBatch(frames []api.ClientFrame) error {
+	var buf []byte
+	for i := range frames {
+		b, err := json.Marshal(&frames[i])
+		if err != nil {
+			return fmt.Errorf("client: live: encode: %w", err)
+		}
+		if len(buf) > 0 && len(buf)+1+len(b) > batchBytes {
+			if err := s.writeRaw(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+		if len(buf) > 0 {
+			buf = append(buf, '\n')
+		}
+		buf = append(buf, b...)
+	}
+	if len(buf) == 0 {
+		return nil
+	}
+	return s.writeRaw(buf)
+}
+
+// batchBytes bounds one batched message, well under the server's frame limit.
+const batchBytes = 32 << 10
+
+func (s *session) writeRaw(b []byte) error {
+	if err := s.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return err
+	}
+	if err := s.conn.WriteMessage(websocket.TextMessage, b); err != nil {
 		return fmt.Errorf("client: live: write: %w", err)
 	}
 	return nil
@@ -195,13 +235,25 @@ func (l *Live) readLoop(s *session) {
 			s.fail(fmt.Errorf("client: live: read: %w", err))
 			return
 		}
-		var f api.ServerFrame
-		if err := json.Unmarshal(b, &f); err != nil {
-			l.log.Warn("client: live: undecodable frame skipped", "server", s.server, "err", err, "len", len(b))
-			continue
-		}
-		if !l.handle(s, &f) {
-			return
+		// One WebSocket message carries one or more frames, one per line.
+		for len(b) > 0 {
+			line := b
+			if i := bytes.IndexByte(b, '\n'); i >= 0 {
+				line, b = b[:i], b[i+1:]
+			} else {
+				b = nil
+			}
+			if len(line) == 0 {
+				continue
+			}
+			var f api.ServerFrame
+			if err := json.Unmarshal(line, &f); err != nil {
+				l.log.Warn("client: live: undecodable frame skipped", "server", s.server, "err", err, "len", len(line))
+				continue
+			}
+			if !l.handle(s, &f) {
+				return
+			}
 		}
 	}
 }
@@ -371,11 +423,9 @@ func (l *Live) writeLoop(s *session) {
 	defer retry.Stop()
 	for {
 		frames, next := l.collect(s)
-		for i := range frames {
-			if err := s.write(&frames[i]); err != nil {
-				s.fail(err)
-				return
-			}
+		if err := s.writeBatch(frames); err != nil {
+			s.fail(err)
+			return
 		}
 		if !next.IsZero() {
 			retry.Reset(time.Until(next))

@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ const (
 	DefaultHistoryLines  = 20
 	DefaultSendingNotice = 700 * time.Millisecond
 	DefaultTypingFor     = 5 * time.Second
+	DefaultDrainTimeout  = 5 * time.Second
 	typingEvery          = 3 * time.Second // at most one typing frame this often
 )
 
@@ -41,6 +43,7 @@ type Options struct {
 	HistoryLines  int           // messages shown on entering a room; 0: 20
 	SendingNotice time.Duration // a send unanswered this long shows "(sending…)"; 0: 700ms
 	TypingFor     time.Duration // how long a typing notice stays; 0: 5s
+	DrainTimeout  time.Duration // on quitting, how long to wait for unanswered sends; 0: 5s
 }
 
 // Run runs an interactive session until the user quits (/quit, Ctrl-D or
@@ -61,6 +64,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if opts.TypingFor <= 0 {
 		opts.TypingFor = DefaultTypingFor
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
 	}
 	s := newSession(opts)
 	defer s.stop()
@@ -115,12 +121,11 @@ func (s *session) loop(ctx context.Context) error {
 			return ctx.Err()
 		case in := <-lines:
 			s.reading = false
-			if in.err != nil {
-				s.scr.Println("")
-				return nil
+			if in.err != nil { // Ctrl-D, Ctrl-C or the end of input
+				return s.drain(ctx)
 			}
 			if s.handleLine(ctx, in.text) {
-				return nil
+				return s.drain(ctx)
 			}
 			next <- struct{}{}
 			s.reading = true
@@ -137,8 +142,39 @@ func (s *session) loop(ctx context.Context) error {
 	}
 }
 
+// drain waits up to DrainTimeout for the sends still pending before the
+// session ends, then says which were not sent.
+func (s *session) drain(ctx context.Context) error {
+	if len(s.pending) > 0 {
+		s.notice(fmt.Sprintf("* waiting for %d unacknowledged message(s)…", len(s.pending)))
+	}
+	timeout := time.NewTimer(s.opts.DrainTimeout)
+	defer timeout.Stop()
+	updates := s.live.Updates()
+	for len(s.pending) > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout.C:
+			for _, p := range s.pending {
+				s.failure("✗ " + p.what + " not sent (no answer yet): " + p.text)
+			}
+			return nil
+		case u, ok := <-updates:
+			if !ok {
+				return s.closedError()
+			}
+			s.handleUpdate(ctx, u)
+		case r := <-s.results:
+			s.handleResult(r)
+		}
+	}
+	return nil
+}
+
 // stop ends the helper goroutines (and the Live, if Run opened it).
 func (s *session) stop() {
+	s.scr.SetPrompt("") // leave no prompt behind on the terminal
 	close(s.quit)
 	if s.ownLive && s.live != nil {
 		_ = s.live.Close()

@@ -192,6 +192,8 @@ func TestChat(t *testing.T) {
 
 	// Messages are marked read as they are shown in the current room.
 	alice.say(t, "/join @bob")
+	alice.say(t, "/who")
+	alice.wait(t, `^\* you are alice \(u[a-z0-9]+\), in @bob \(p[a-z0-9]+\); connected to http://`)
 	bob.say(t, "are you there")
 	alice.wait(t, `bob: are you there$`)
 	waitUnread(t, ac, "bob", 0)
@@ -296,7 +298,7 @@ func TestChatContext(t *testing.T) {
 	pw.Close() // ends the reader blocked in Read
 	noLeaks(t)
 
-	if err := chat.Run(context.Background(), chat.Options{Client: c, In: strings.NewReader(""), Out: out, Room: "nosuchroom"}); !api.IsCode(err, api.CodeForbidden) {
+	if err := chat.Run(context.Background(), chat.Options{Client: c, In: strings.NewReader(""), Out: out, Room: "rnosuchroom0000000"}); !api.IsCode(err, api.CodeForbidden) {
 		t.Errorf("Run in a room not joined = %v, want forbidden", err)
 	}
 }

@@ -15,28 +15,33 @@ import (
 // commandTimeout bounds the server requests of one command.
 const commandTimeout = 30 * time.Second
 
-var helpText = []string{
-	"plain text           send to the current room (start with // to send a /)",
-	"/rooms               list your rooms",
-	"/join ROOM|@handle   switch to a room (id or group name) or a direct chat",
-	"/dm HANDLE           switch to the direct chat with HANDLE",
-	"/group NAME USER…    create a group with these members and switch to it",
-	"/invite USER…        add users to the current group",
-	"/rename NAME         rename the current group",
-	"/leave               leave the current group",
-	"/members             list the members of the current room",
-	"/history [N]         show the last N messages (default 20)",
-	"/reply SEQ TEXT      reply to message #SEQ",
-	"/edit SEQ TEXT       change the text of your message #SEQ",
-	"/delete SEQ          delete message #SEQ",
-	"/who                 who you are, where, and the connection state",
-	"/help                this list",
-	"/quit                leave (Ctrl-D too)",
+// helpText lists the commands for /help.
+func helpText() []string {
+	return []string{
+		"plain text           send to the current room (start with // to send a /)",
+		"/rooms               list your rooms",
+		"/join ROOM|@handle   switch to a room (id or group name) or a direct chat",
+		"/dm HANDLE           switch to the direct chat with HANDLE",
+		"/group NAME USER…    create a group with these members and switch to it",
+		"/invite USER…        add users to the current group",
+		"/rename NAME         rename the current group",
+		"/leave               leave the current group",
+		"/members             list the members of the current room",
+		"/history [N]         show the last N messages (default 20)",
+		"/reply SEQ TEXT      reply to message #SEQ",
+		"/edit SEQ TEXT       change the text of your message #SEQ",
+		"/delete SEQ          delete message #SEQ",
+		"/who                 who you are, where, and the connection state",
+		"/help                this list",
+		"/quit                leave (Ctrl-D too)",
+	}
 }
 
 // commandNames are completed by Tab.
-var commandNames = []string{"/delete", "/dm", "/edit", "/group", "/help", "/history", "/invite",
-	"/join", "/leave", "/members", "/quit", "/rename", "/reply", "/rooms", "/who"}
+func commandNames() []string {
+	return []string{"/delete", "/dm", "/edit", "/group", "/help", "/history", "/invite",
+		"/join", "/leave", "/members", "/quit", "/rename", "/reply", "/rooms", "/who"}
+}
 
 // handleLine acts on one line typed; true means quit.
 func (s *session) handleLine(ctx context.Context, line string) bool {
@@ -57,7 +62,7 @@ func (s *session) handleLine(ctx context.Context, line string) bool {
 	case "/quit", "/exit", "/q":
 		return true
 	case "/help", "/?":
-		for _, h := range helpText {
+		for _, h := range helpText() {
 			s.scr.Println("  " + h)
 		}
 	case "/rooms":

@@ -65,12 +65,14 @@ func (s *session) complete(line string, pos int) (string, int, bool) {
 	var cands []string
 	switch {
 	case start == 0 && strings.HasPrefix(word, "/"):
-		cands = commandNames
+		cands = commandNames()
 	case strings.HasPrefix(word, "@"):
 		for _, h := range s.names.Known() {
 			cands = append(cands, "@"+h)
 		}
-	case strings.HasPrefix(line, "/join ") || strings.HasPrefix(line, "/j "):
+	case strings.HasPrefix(line[:pos], "/join ") || strings.HasPrefix(line[:pos], "/j "):
+		start = strings.IndexByte(line, ' ') + 1 // room names may have spaces
+		word = line[start:pos]
 		s.hook.mu.Lock()
 		cands = slices.Clone(s.hook.rooms)
 		s.hook.mu.Unlock()

@@ -49,7 +49,7 @@ func TestRendererPage(t *testing.T) {
 
 func TestComplete(t *testing.T) {
 	s := &session{names: &Names{handles: map[string]string{"ua": "alice", "ub": "albert"}}}
-	s.hook.rooms = []string{"@alice", "team", "teal"}
+	s.hook.rooms = []string{"@alice", "team", "teal", "the crew"}
 	for _, tt := range []struct {
 		line, want string
 		ok         bool
@@ -61,6 +61,7 @@ func TestComplete(t *testing.T) {
 		{"hi @al", "hi @al", false},
 		{"/join te", "/join tea", true},
 		{"/join tex", "", false},
+		{"/join the c", "/join the crew ", true},
 		{"plain", "", false},
 	} {
 		line, pos, ok := s.complete(tt.line, len(tt.line))

@@ -26,8 +26,8 @@ func RoomLabel(r *api.Room) string {
 // ResolveRoom finds the room a person means by ref: "@handle" is the direct
 // room with that user (created the first time); otherwise a room id or a
 // group name (case-insensitive) among rooms (fetched from the server if nil).
-// An id-shaped ref found nowhere is asked to the server, which answers
-// forbidden for rooms the user is not in.
+// A ref shaped like a room id and found nowhere is asked to the server, which
+// answers forbidden for rooms the user is not in; other refs are not_found.
 func ResolveRoom(ctx context.Context, c *client.Client, rooms []api.Room, ref string) (*api.Room, error) {
 	ref = strings.TrimSpace(ref)
 	if ref == "" {
@@ -59,7 +59,7 @@ func ResolveRoom(ctx context.Context, c *client.Client, rooms []api.Room, ref st
 		return found[0], nil
 	case len(found) > 1:
 		return nil, api.Errorf(api.CodeInvalid, "%d rooms are named %q: use the room id", len(found), ref)
-	case api.ValidID(ref):
+	case looksLikeRoomID(ref):
 		return c.Room(ctx, ref)
 	}
 	return nil, api.Errorf(api.CodeNotFound, "you have no room named %q", ref)
@@ -71,4 +71,10 @@ func members(n int) string {
 		return "1 member"
 	}
 	return strconv.Itoa(n) + " members"
+}
+
+// looksLikeRoomID reports whether ref has the shape of a server-assigned
+// room id: "r…" (groups) or "p…" (direct rooms), long and lower-case.
+func looksLikeRoomID(ref string) bool {
+	return len(ref) >= 12 && (ref[0] == 'r' || ref[0] == 'p') && api.ValidID(ref)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/dandanchat/dandan/api"
@@ -58,12 +57,13 @@ func (s *session) handleUpdate(ctx context.Context, u client.Update) {
 	}
 }
 
-// joinRef is what to type after /join to enter r.
+// joinRef is what to type after /join to enter r (/join takes the rest of
+// the line, so a name may have spaces).
 func joinRef(r *api.Room) string {
 	if r.Kind == api.RoomDirect && r.Peer != nil {
 		return "@" + r.Peer.Handle
 	}
-	if r.Name == "" || strings.ContainsAny(r.Name, " \t") {
+	if r.Name == "" {
 		return r.ID
 	}
 	return r.Name

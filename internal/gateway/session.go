@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,6 +73,8 @@ type session struct {
 	lanes map[string][]func(context.Context) // per room: sends waiting their turn
 
 	// Owned by the writer goroutine.
+	wbuf    []byte // the WebSocket message being assembled
+	wframes int    // frames in wbuf
 	synced  bool
 	cursors map[string]uint64
 	presync []item
@@ -145,14 +148,26 @@ func (s *session) readLoop() {
 		if err != nil {
 			return
 		}
-		f, err := api.DecodeClientFrame(b)
-		if err != nil {
-			g.m.Refused.WithLabelValues(string(api.CodeOf(err))).Inc()
-			s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: toAPI(err)})
-			continue
+		// A message carries one or more frames, one per line.
+		for len(b) > 0 {
+			line := b
+			if i := bytes.IndexByte(b, '\n'); i >= 0 {
+				line, b = b[:i], b[i+1:]
+			} else {
+				b = nil
+			}
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			f, err := api.DecodeClientFrame(line)
+			if err != nil {
+				g.m.Refused.WithLabelValues(string(api.CodeOf(err))).Inc()
+				s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: toAPI(err)})
+				continue
+			}
+			g.m.FramesIn.WithLabelValues(f.Type).Inc()
+			s.handle(f)
 		}
-		g.m.FramesIn.WithLabelValues(f.Type).Inc()
-		s.handle(f)
 	}
 }
 
@@ -366,6 +381,10 @@ func (s *session) writeLoop() {
 				}
 			}
 		}
+		if err := s.flush(); err != nil {
+			s.fail(err)
+			return
+		}
 		if cap(batch) > 256 {
 			batch = nil // do not pin a burst's buffer for the session's lifetime
 		}
@@ -529,13 +548,38 @@ func (s *session) writeFrame(f api.ServerFrame) error {
 	return s.write(b)
 }
 
+// write adds a frame to the outgoing WebSocket message; frames are
+// separated by newlines (JSON never contains a raw one), so that a burst
+// costs one write instead of one per frame. The message goes out at the end
+// of each batch of queued items, or once it holds flushBytes.
 func (s *session) write(b []byte) error {
-	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if err := s.conn.WriteMessage(websocket.TextMessage, b); err != nil {
-		return err
+	if len(s.wbuf) > 0 {
+		s.wbuf = append(s.wbuf, '\n')
 	}
-	s.g.m.FramesOut.Inc()
+	s.wbuf = append(s.wbuf, b...)
+	s.wframes++
+	if len(s.wbuf) >= flushBytes {
+		return s.flush()
+	}
 	return nil
+}
+
+const flushBytes = 32 << 10
+
+func (s *session) flush() error {
+	if len(s.wbuf) == 0 {
+		return nil
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	err := s.conn.WriteMessage(websocket.TextMessage, s.wbuf)
+	s.g.m.FramesOut.Add(float64(s.wframes))
+	s.wframes = 0
+	if cap(s.wbuf) > 4*flushBytes {
+		s.wbuf = nil // do not pin a large message's buffer
+	} else {
+		s.wbuf = s.wbuf[:0]
+	}
+	return err
 }
 
 func writeFrame(conn *websocket.Conn, f api.ServerFrame) {

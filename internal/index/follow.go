@@ -123,7 +123,7 @@ func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGrou
 			return
 		}
 		h := m.Headers()
-		ix.applyEvent(m.Subject(), h.Get(store.HeaderSeq), h.Get(store.HeaderType), h.Get(store.HeaderSender), md.Sequence.Stream)
+		ix.applyEvent(m.Subject(), h.Get(store.HeaderSeq), h.Get(store.HeaderType), h.Get(store.HeaderSender), h.Get(store.HeaderTarget), md.Sequence.Stream)
 		if md.Sequence.Stream >= target {
 			done()
 		}
@@ -142,7 +142,7 @@ func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGrou
 	return nil
 }
 
-func (ix *Index) applyEvent(subject, seqHdr, typ, sender string, streamSeq uint64) {
+func (ix *Index) applyEvent(subject, seqHdr, typ, sender, target string, streamSeq uint64) {
 	i := strings.LastIndexByte(subject, '.')
 	seq, err := strconv.ParseUint(seqHdr, 10, 64)
 	if i < 0 || err != nil || seq == 0 {
@@ -170,6 +170,14 @@ func (ix *Index) applyEvent(subject, seqHdr, typ, sender string, streamSeq uint6
 			r.lastOwn = make(map[string]uint64)
 		}
 		r.lastOwn[sender] = seq
+	}
+	if typ == api.EventDelete {
+		if t, err := strconv.ParseUint(target, 10, 64); err == nil && t > 0 {
+			if r.deleted == nil {
+				r.deleted = make(map[uint64]struct{})
+			}
+			r.deleted[t] = struct{}{}
+		}
 	}
 	r.sseq = append(r.sseq, streamSeq)
 	r.msgs = append(r.msgs, count)

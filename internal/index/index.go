@@ -62,9 +62,10 @@ type room struct {
 	rec     store.RoomRecord
 	known   bool // rec was loaded from the rooms bucket
 	members map[string]store.MemberRecord
-	sseq    []uint64          // sseq[i] = stream sequence of room seq i+1
-	msgs    []uint32          // msgs[i] = number of message events among seqs 1..i+1
-	lastOwn map[string]uint64 // user → seq of their last message
+	sseq    []uint64            // sseq[i] = stream sequence of room seq i+1
+	msgs    []uint32            // msgs[i] = number of message events among seqs 1..i+1
+	lastOwn map[string]uint64   // user → seq of their last message
+	deleted map[uint64]struct{} // seqs of deleted messages
 }
 
 // New returns an index over st. Call Start to fill it.
@@ -261,4 +262,16 @@ func (ix *Index) WaitMembers(ctx context.Context, rev uint64) {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// Deleted reports whether message seq of room was deleted by a later event.
+func (ix *Index) Deleted(roomID string, seq uint64) bool {
+	r := ix.roomFor(roomID, false)
+	if r == nil {
+		return false
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.deleted[seq]
+	return ok
 }

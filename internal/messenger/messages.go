@@ -165,9 +165,13 @@ func (s *Service) events(ctx context.Context, roomID string, after uint64, n int
 	// after+1 if the read model was behind; keep exactly (after, after+n].
 	out := evs[:0]
 	for _, ev := range evs {
-		if ev.Seq > after {
-			out = append(out, ev)
+		if ev.Seq <= after {
+			continue
 		}
+		if ev.Type == api.EventMessage && s.ix.Deleted(roomID, ev.Seq) {
+			ev.Text, ev.Deleted = "", true // withheld from everyone once deleted
+		}
+		out = append(out, ev)
 	}
 	return out, nil
 }

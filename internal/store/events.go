@@ -19,6 +19,7 @@ const (
 	HeaderSeq    = "Dd-Seq"    // the event's room seq
 	HeaderType   = "Dd-Type"   // the event type
 	HeaderSender = "Dd-Sender" // the user who caused it
+	HeaderTarget = "Dd-Target" // edit, delete: the seq they change
 )
 
 // ErrWrongLast means the room has moved on since the caller's last known
@@ -47,6 +48,9 @@ func (s *Store) Append(ctx context.Context, ev *api.Event, msgID string, expectL
 	m.Header.Set(HeaderSeq, strconv.FormatUint(ev.Seq, 10))
 	m.Header.Set(HeaderType, ev.Type)
 	m.Header.Set(HeaderSender, ev.Sender)
+	if ev.Target > 0 {
+		m.Header.Set(HeaderTarget, strconv.FormatUint(ev.Target, 10))
+	}
 	ack, err := s.js.PublishMsg(ctx, m)
 	if err != nil {
 		var apiErr *jetstream.APIError
