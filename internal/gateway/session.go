@@ -65,7 +65,8 @@ type session struct {
 	qmu      sync.Mutex
 	behind   map[string]uint64 // rooms whose live events overflowed the queue, up to seq
 	queue    []item
-	wake     chan struct{}
+	writing  bool           // a drain goroutine runs (guarded by qmu)
+	writers  sync.WaitGroup // drain goroutines
 	dead     bool
 	inflight chan struct{}
 
@@ -104,7 +105,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{g: g, conn: conn, caller: caller, ctx: ctx, cancel: cancel,
-		wake: make(chan struct{}, 1), inflight: make(chan struct{}, g.cfg.MaxInFlight)}
+		inflight: make(chan struct{}, g.cfg.MaxInFlight)}
 	defer cancel()
 	if !g.register(s) {
 		return
@@ -114,11 +115,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer g.m.Sessions.Dec()
 
 	s.pushFrame(api.ServerFrame{Type: api.FrameReady, User: caller.User, Device: caller.Device})
-	writerDone := make(chan struct{})
-	go func() { defer close(writerDone); s.writeLoop() }()
 	s.readLoop()
 	s.kill(websocket.CloseNormalClosure, "")
-	<-writerDone
+	s.writers.Wait()
 }
 
 func (g *Gateway) authenticate(ctx context.Context, conn *websocket.Conn) (messenger.Caller, error) {
@@ -292,32 +291,32 @@ func (s *session) push(it item) {
 		return
 	}
 	if len(s.queue) >= s.g.cfg.Queue {
-		if it.kind == itemEvent {
-			if s.behind == nil {
-				s.behind = make(map[string]uint64)
-			}
-			s.behind[it.room] = max(s.behind[it.room], it.seq)
-			s.qmu.Unlock()
-			s.g.m.Lagging.Inc()
-			s.notify()
-			return
-		}
-		if len(s.queue) >= 2*s.g.cfg.Queue {
+		if it.kind != itemEvent && len(s.queue) >= 2*s.g.cfg.Queue {
 			s.qmu.Unlock()
 			s.g.m.SlowConsumers.Inc()
 			s.kill(closeSlow, string(api.CodeSlowConsumer))
 			return
 		}
+		if it.kind == itemEvent {
+			if s.behind == nil {
+				s.behind = make(map[string]uint64)
+			}
+			s.behind[it.room] = max(s.behind[it.room], it.seq)
+			s.g.m.Lagging.Inc()
+		} else {
+			s.queue = append(s.queue, it)
+		}
+	} else {
+		s.queue = append(s.queue, it)
 	}
-	s.queue = append(s.queue, it)
+	start := !s.writing
+	s.writing = true
 	s.qmu.Unlock()
-	s.notify()
-}
-
-func (s *session) notify() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if start {
+		// The writer goroutine exists only while there is something to
+		// write, so an idle session costs one goroutine, not two.
+		s.writers.Add(1)
+		go s.drain()
 	}
 }
 
@@ -342,25 +341,25 @@ func (s *session) kill(code int, reason string) {
 	s.cancel()
 	_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 	_ = s.conn.NetConn().Close()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
 }
 
-func (s *session) writeLoop() {
-	var batch []item
+// drain writes queued items until the queue is empty, then ends. At most one
+// drain runs per session (s.writing), so it owns the cursors and the
+// connection's writes.
+func (s *session) drain() {
+	defer s.writers.Done()
 	for {
-		select {
-		case <-s.wake:
-		case <-s.ctx.Done():
-			return
-		}
 		s.qmu.Lock()
-		batch, s.queue = s.queue, batch[:0]
-		behind := s.behind
+		batch := s.queue
+		s.queue = nil
+		var behind map[string]uint64
 		if s.synced {
-			s.behind = nil
+			behind, s.behind = s.behind, nil
+		}
+		if s.dead || len(batch) == 0 && len(behind) == 0 {
+			s.writing = false
+			s.qmu.Unlock()
+			return
 		}
 		s.qmu.Unlock()
 		for i := range batch {
@@ -368,25 +367,19 @@ func (s *session) writeLoop() {
 				s.fail(err)
 				return
 			}
-			batch[i] = item{}
 		}
-		if s.synced {
-			for room, seq := range behind {
-				if _, ok := s.cursors[room]; !ok {
-					continue
-				}
-				if err := s.catchUp(room, seq); err != nil {
-					s.fail(err)
-					return
-				}
+		for room, seq := range behind {
+			if _, ok := s.cursors[room]; !ok {
+				continue
+			}
+			if err := s.catchUp(room, seq); err != nil {
+				s.fail(err)
+				return
 			}
 		}
 		if err := s.flush(); err != nil {
 			s.fail(err)
 			return
-		}
-		if cap(batch) > 256 {
-			batch = nil // do not pin a burst's buffer for the session's lifetime
 		}
 	}
 }

@@ -282,7 +282,11 @@ func (s *Service) Rename(ctx context.Context, c Caller, roomID, name string) (*a
 		Name: name, ClientID: "rename-" + auth.NewID('j')}); err != nil {
 		return nil, err
 	}
-	return s.Room(ctx, c, roomID)
+	r, err := s.Room(ctx, c, roomID)
+	if err == nil {
+		r.Name = name // the read model may not have the new name yet
+	}
+	return r, err
 }
 
 // Members lists a room's members.
