@@ -66,6 +66,9 @@ func (s *Service) target(ctx context.Context, c Caller, roomID string, seq uint6
 	if err := s.authorize(ctx, roomID, c.User); err != nil {
 		return nil, err
 	}
+	if seq == 0 || seq > s.lastSeq(ctx, roomID) {
+		return nil, api.Errorf(api.CodeNotFound, "no message %d in this room", seq)
+	}
 	evs, err := s.events(ctx, roomID, seq-1, 1)
 	if err != nil {
 		return nil, err
@@ -148,11 +151,17 @@ func (s *Service) events(ctx context.Context, roomID string, after uint64, n int
 	if after > 0 {
 		sseq, ok := s.ix.StreamSeq(roomID, after)
 		if !ok {
-			wctx, cancel := context.WithTimeout(ctx, waitIndex)
+			// Another node may have stored it a moment ago: give this node's
+			// read model a little time, then answer that nothing follows.
+			wait := waitIndex
+			if after > max(s.ix.LastSeq(roomID), s.heads.known(roomID)) {
+				wait = time.Second
+			}
+			wctx, cancel := context.WithTimeout(ctx, wait)
 			sseq, ok = s.ix.WaitSeq(wctx, roomID, after)
 			cancel()
 			if !ok {
-				return nil, api.Errorf(api.CodeNotFound, "no event %d in this room yet", after)
+				return nil, nil
 			}
 		}
 		from = sseq + 1
