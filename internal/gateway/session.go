@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -349,6 +350,7 @@ func (s *session) kill(code int, reason string) {
 // connection's writes.
 func (s *session) drain() {
 	defer s.writers.Done()
+	yielded := false
 	for {
 		s.qmu.Lock()
 		batch := s.queue
@@ -357,12 +359,29 @@ func (s *session) drain() {
 		if s.synced {
 			behind, s.behind = s.behind, nil
 		}
+		if len(batch) == 0 && len(behind) == 0 && !s.dead && len(s.wbuf) > 0 && !yielded {
+			// Let the goroutines that are about to queue more (acks, events
+			// of a burst) do so, so that one write carries them all.
+			s.qmu.Unlock()
+			yielded = true
+			runtime.Gosched()
+			continue
+		}
+		if !s.dead && len(batch) == 0 && len(behind) == 0 && len(s.wbuf) > 0 {
+			s.qmu.Unlock() // never write while holding the queue's lock
+			if err := s.flush(); err != nil {
+				s.fail(err)
+				return
+			}
+			continue
+		}
 		if s.dead || len(batch) == 0 && len(behind) == 0 {
 			s.writing = false
 			s.qmu.Unlock()
 			return
 		}
 		s.qmu.Unlock()
+		yielded = false
 		for i := range batch {
 			if err := s.process(&batch[i]); err != nil {
 				s.fail(err)
@@ -377,10 +396,6 @@ func (s *session) drain() {
 				s.fail(err)
 				return
 			}
-		}
-		if err := s.flush(); err != nil {
-			s.fail(err)
-			return
 		}
 	}
 }
