@@ -66,6 +66,27 @@ func collect(t *testing.T, l *client.Live, room string, want int, timeout time.D
 	return got
 }
 
+// gather is collect for use outside the test goroutine: it returns what it
+// got by the deadline instead of failing.
+func gather(l *client.Live, room string, want int, timeout time.Duration) []api.Event {
+	var got []api.Event
+	deadline := time.After(timeout)
+	for len(got) < want {
+		select {
+		case u, ok := <-l.Updates():
+			if !ok {
+				return got
+			}
+			if u.Kind == client.EventUpdate && u.Event.Room == room {
+				got = append(got, *u.Event)
+			}
+		case <-deadline:
+			return got
+		}
+	}
+	return got
+}
+
 // waitFor reads updates until match returns true.
 func waitFor(t *testing.T, l *client.Live, what string, match func(client.Update) bool) client.Update {
 	t.Helper()
