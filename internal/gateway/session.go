@@ -83,7 +83,10 @@ type session struct {
 	presync []item
 }
 
-// ServeHTTP upgrades the request and runs the session until it ends.
+// ServeHTTP upgrades the request and hands the connection to a session
+// goroutine of its own, so that the HTTP server's goroutine (with its grown
+// stack, request and response buffers) ends: an idle session then costs one
+// small goroutine and its buffers.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.closing.Load() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
@@ -94,11 +97,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	g.sessions.Add(1)
+	go g.serve(conn)
+}
+
+// serve runs one connection until it ends.
+func (g *Gateway) serve(conn *websocket.Conn) {
 	defer g.sessions.Done()
 	defer conn.Close()
 	conn.SetReadLimit(api.MaxFrameBytes)
 
-	caller, err := g.authenticate(r.Context(), conn)
+	caller, err := g.authenticate(context.Background(), conn)
 	if err != nil {
 		writeFrame(conn, api.ServerFrame{Type: api.FrameError, Error: toAPI(err)})
 		_ = conn.WriteControl(websocket.CloseMessage,
