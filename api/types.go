@@ -19,7 +19,7 @@ type Device struct {
 	ID       string `json:"id"`
 	Name     string `json:"name,omitempty"`
 	Created  int64  `json:"created"`   // unix milliseconds
-	LastSeen int64  `json:"last_seen"` // unix milliseconds, updated at most once a minute
+	LastSeen int64  `json:"last_seen"` // unix milliseconds, refreshed every few minutes of use
 	Current  bool   `json:"current,omitempty"`
 }
 

@@ -42,7 +42,9 @@ type Config struct {
 	PingInterval time.Duration      // default 30s
 	IdleTimeout  time.Duration      // a session silent this long is closed; default 75s
 	MaxInFlight  int                // concurrent sends per session; default 64
-	SendLimit    *ratelimit.Limiter // per device; nil = unlimited
+	SendLimit    *ratelimit.Limiter // sends, edits, deletes per device; nil = unlimited
+	FrameLimit   *ratelimit.Limiter // other frames (sync, receipt, typing, ping) per device; nil = unlimited
+	ConnectLimit *ratelimit.Limiter // new connections per client address; nil = unlimited
 }
 
 // Gateway is the WebSocket endpoint and the node's fan-out hub.

@@ -92,6 +92,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	if l := g.cfg.ConnectLimit; l != nil {
+		addr, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if ok, wait := l.Allow(addr); !ok {
+			g.m.Refused.WithLabelValues(string(api.CodeRateLimited)).Inc()
+			e := &api.Error{Code: api.CodeRateLimited, Message: "too many connections, slow down", RetryAfterMS: max(1, wait.Milliseconds())}
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", strconv.FormatInt((e.RetryAfterMS+999)/1000, 10))
+			w.WriteHeader(http.StatusTooManyRequests)
+			_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: e})
+			return
+		}
+	}
 	conn, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered
@@ -182,6 +194,19 @@ func (s *session) readLoop() {
 
 func (s *session) handle(f *api.ClientFrame) {
 	g, c := s.g, s.caller
+	switch f.Type {
+	case api.FrameSync, api.FrameReceipt, api.FrameTyping, api.FramePing:
+		if g.cfg.FrameLimit != nil {
+			if ok, wait := g.cfg.FrameLimit.Allow(c.Device); !ok {
+				g.m.Refused.WithLabelValues(string(api.CodeRateLimited)).Inc()
+				if f.Type != api.FrameTyping { // typing notices are simply dropped
+					s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: &api.Error{
+						Code: api.CodeRateLimited, Message: "too many frames", RetryAfterMS: max(1, wait.Milliseconds())}})
+				}
+				return
+			}
+		}
+	}
 	switch f.Type {
 	case api.FrameAuth:
 		s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: api.Errorf(api.CodeBadRequest, "already authenticated")})

@@ -275,3 +275,15 @@ func (ix *Index) Deleted(roomID string, seq uint64) bool {
 	_, ok := r.deleted[seq]
 	return ok
 }
+
+// WaitNotMember waits until the index no longer shows user as a member of
+// room (after a removal was written), or ctx ends.
+func (ix *Index) WaitNotMember(ctx context.Context, roomID, user string) {
+	for delay := 100 * time.Microsecond; ix.IsMember(roomID, user); delay = min(delay*2, 10*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}

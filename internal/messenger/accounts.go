@@ -2,8 +2,10 @@ package messenger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/auth"
@@ -103,7 +105,8 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Caller, error
 		return Caller{}, deny
 	}
 	var d store.DeviceRecord
-	if _, err := store.GetJSON(ctx, s.st.Devices, id, &d); err != nil {
+	rev, err := store.GetJSON(ctx, s.st.Devices, id, &d)
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Caller{}, deny
 		}
@@ -112,7 +115,28 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Caller, error
 	if !auth.SecretMatches(secret, d.SecretHash) {
 		return Caller{}, deny
 	}
+	if now := s.now(); now-d.LastSeen > lastSeenEvery.Milliseconds() {
+		d.LastSeen = now
+		go s.touch(d, rev)
+	}
 	return Caller{User: d.User, Device: d.ID}, nil
+}
+
+// lastSeenEvery is how stale a device's last-seen time may get before an
+// authentication refreshes it (a write, so not on every request).
+const lastSeenEvery = 5 * time.Minute
+
+// touch stores d's new last-seen time, unless the device changed or was
+// revoked meanwhile (compare-and-set on rev), so a revoked device never
+// comes back.
+func (s *Service) touch(d store.DeviceRecord, rev uint64) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = s.st.Devices.Update(ctx, d.ID, b, rev)
 }
 
 // SignOut revokes the caller's device.

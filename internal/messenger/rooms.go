@@ -236,6 +236,10 @@ func (s *Service) removeMember(ctx context.Context, c Caller, roomID, user, evTy
 	if err := s.st.Members.Purge(ctx, store.MemberKey(roomID, user)); err != nil {
 		return s.unavailable("remove member", err)
 	}
+	// Answer only once this node refuses the removed user.
+	wctx, cancel := context.WithTimeout(ctx, waitIndex)
+	s.ix.WaitNotMember(wctx, roomID, user)
+	cancel()
 	return nil
 }
 

@@ -102,7 +102,12 @@ func (n *Node) start(ctx context.Context) error {
 	n.svc = messenger.New(n.store, n.index, b.Conn(), messenger.Config{MaxRoomMembers: cfg.MaxRoomMembers, Password: pw}, n.log)
 
 	sendLimit := limiter(cfg.SendRate, cfg.SendBurst)
-	n.gw = gateway.New(n.svc, b.Conn(), gateway.Config{Queue: cfg.WSQueue, SendLimit: sendLimit}, n.Metrics, n.log)
+	n.gw = gateway.New(n.svc, b.Conn(), gateway.Config{
+		Queue:        cfg.WSQueue,
+		SendLimit:    sendLimit,
+		FrameLimit:   limiter(cfg.RequestRate, cfg.RequestBurst),
+		ConnectLimit: limiter(cfg.RequestRate, cfg.RequestBurst),
+	}, n.Metrics, n.log)
 	if err := n.gw.Start(); err != nil {
 		return err
 	}
