@@ -1,6 +1,7 @@
 package api
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -101,6 +102,31 @@ func TestCodeHTTPStatus(t *testing.T) {
 		CodeTooLarge: 413, CodeNotFound: 404, CodeHandleTaken: 409, CodeUnavailable: 503, CodeInternal: 500} {
 		if got := code.HTTPStatus(); got != want {
 			t.Errorf("%s.HTTPStatus() = %d, want %d", code, got, want)
+		}
+	}
+}
+
+// The validators agree with the regular expressions that define them.
+func TestValidatorsMatchTheirDefinitions(t *testing.T) {
+	defs := []struct {
+		name string
+		re   *regexp.Regexp
+		f    func(string) bool
+	}{
+		{"handle", regexp.MustCompile(`^[a-z][a-z0-9_]{2,31}$`), ValidHandle},
+		{"client id", regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`), ValidClientID},
+		{"phone", regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`), ValidPhone},
+		{"id", regexp.MustCompile(`^[a-z][a-z0-9]{1,40}$`), ValidID},
+	}
+	inputs := []string{"", "a", "ab", "abc", "Abc", "a_c", "a-c", "1ab", "abc\n", "u" + strings.Repeat("x", 40),
+		"u" + strings.Repeat("x", 41), strings.Repeat("a", 32), strings.Repeat("a", 33), strings.Repeat("Z", 64),
+		strings.Repeat("Z", 65), "+821012345678", "+0123456789", "+123456", "+1234567", "+1234567890123456", "+12a4567",
+		"가나다", "ab c", "m-01", "r7abc", "p3xyz\x00"}
+	for _, d := range defs {
+		for _, in := range inputs {
+			if got, want := d.f(in), d.re.MatchString(in); got != want {
+				t.Errorf("%s(%q) = %v, the definition says %v", d.name, in, got, want)
+			}
 		}
 	}
 }

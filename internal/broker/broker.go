@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -35,6 +36,9 @@ type Broker struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	log *slog.Logger
+
+	mu    sync.Mutex
+	extra []*nats.Conn
 }
 
 // Start starts the server and waits until it accepts connections.
@@ -84,6 +88,21 @@ func Start(cfg Config) (*Broker, error) {
 	return &Broker{srv: srv, nc: nc, js: js, log: cfg.Logger}, nil
 }
 
+// Connect opens another in-process connection, closed by Shutdown. Heavy
+// readers (the gateway's live subscription, the read model's consumers) get
+// their own, so that their traffic is parsed in parallel with the
+// publishes and acknowledgements of the main connection.
+func (b *Broker) Connect(name string) (*nats.Conn, error) {
+	nc, err := nats.Connect("", nats.InProcessServer(b.srv), nats.Name(name), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, fmt.Errorf("broker: connect %s: %w", name, err)
+	}
+	b.mu.Lock()
+	b.extra = append(b.extra, nc)
+	b.mu.Unlock()
+	return nc, nil
+}
+
 // Conn is the in-process NATS connection.
 func (b *Broker) Conn() *nats.Conn { return b.nc }
 
@@ -100,6 +119,12 @@ func (b *Broker) Healthy() bool {
 
 // Shutdown drains the connection and stops the server. It is idempotent.
 func (b *Broker) Shutdown() {
+	b.mu.Lock()
+	for _, nc := range b.extra {
+		nc.Close()
+	}
+	b.extra = nil
+	b.mu.Unlock()
 	if !b.nc.IsClosed() {
 		if err := b.nc.Drain(); err != nil {
 			b.nc.Close()

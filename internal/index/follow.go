@@ -23,16 +23,21 @@ func (ix *Index) Start(ctx context.Context) error {
 	var pending sync.WaitGroup // closes Ready
 
 	for _, w := range []struct {
-		kv    jetstream.KeyValue
-		apply func(jetstream.KeyValueEntry)
+		bucket string
+		apply  func(jetstream.KeyValueEntry)
 	}{
-		{ix.st.Rooms, ix.applyRoom},
-		{ix.st.Members, ix.applyMember},
+		{ix.st.Rooms.Bucket(), ix.applyRoom},
+		{ix.st.Members.Bucket(), ix.applyMember},
 	} {
-		watcher, err := w.kv.WatchAll(ctx)
+		kv, err := ix.js.KeyValue(ctx, w.bucket)
 		if err != nil {
 			cancel()
-			return fmt.Errorf("watch %s: %w", w.kv.Bucket(), err)
+			return fmt.Errorf("watch %s: %w", w.bucket, err)
+		}
+		watcher, err := kv.WatchAll(ctx)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("watch %s: %w", w.bucket, err)
 		}
 		pending.Add(1)
 		ix.wg.Add(1)
@@ -98,7 +103,7 @@ func (ix *Index) roomCount() int {
 // followStream replays partition p's headers and follows new events.
 func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGroup) error {
 	name := store.StreamName(p)
-	str, err := ix.st.JetStream().Stream(ctx, name)
+	str, err := ix.js.Stream(ctx, name)
 	if err != nil {
 		return fmt.Errorf("follow %s: %w", name, err)
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/dandanchat/dandan/internal/store"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Room is a snapshot of one room's state.
@@ -42,6 +43,7 @@ type MembershipChange struct {
 // Index is the read model. All methods are safe for concurrent use.
 type Index struct {
 	st  *store.Store
+	js  jetstream.JetStream // for the consumers and watches; may be a connection of its own
 	log *slog.Logger
 
 	mu        sync.RWMutex
@@ -68,10 +70,15 @@ type room struct {
 	deleted map[uint64]struct{} // seqs of deleted messages
 }
 
-// New returns an index over st. Call Start to fill it.
-func New(st *store.Store, log *slog.Logger) *Index {
+// New returns an index over st, reading through js (nil: the store's own
+// connection). Call Start to fill it.
+func New(st *store.Store, js jetstream.JetStream, log *slog.Logger) *Index {
+	if js == nil {
+		js = st.JetStream()
+	}
 	return &Index{
 		st:        st,
+		js:        js,
 		log:       log.With("component", "index"),
 		rooms:     make(map[string]*room),
 		userRooms: make(map[string]map[string]struct{}),

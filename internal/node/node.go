@@ -32,6 +32,7 @@ import (
 	"github.com/dandanchat/dandan/internal/metrics"
 	"github.com/dandanchat/dandan/internal/ratelimit"
 	"github.com/dandanchat/dandan/internal/store"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 )
 
@@ -94,7 +95,15 @@ func (n *Node) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.index = index.New(n.store, n.log)
+	ixConn, err := b.Connect("dandan-index")
+	if err != nil {
+		return err
+	}
+	ixJS, err := jetstream.New(ixConn)
+	if err != nil {
+		return err
+	}
+	n.index = index.New(n.store, ixJS, n.log)
 	pw := auth.DefaultParams()
 	if cfg.PasswordHash == "fast" {
 		pw = auth.FastParams()
@@ -102,7 +111,11 @@ func (n *Node) start(ctx context.Context) error {
 	n.svc = messenger.New(n.store, n.index, b.Conn(), messenger.Config{MaxRoomMembers: cfg.MaxRoomMembers, Password: pw}, n.log)
 
 	sendLimit := limiter(cfg.SendRate, cfg.SendBurst)
-	n.gw = gateway.New(n.svc, b.Conn(), gateway.Config{
+	gwConn, err := b.Connect("dandan-gateway")
+	if err != nil {
+		return err
+	}
+	n.gw = gateway.New(n.svc, gwConn, gateway.Config{
 		Queue:        cfg.WSQueue,
 		SendLimit:    sendLimit,
 		FrameLimit:   limiter(cfg.RequestRate, cfg.RequestBurst),
