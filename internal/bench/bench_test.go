@@ -38,6 +38,9 @@ func TestRunOwnNode(t *testing.T) {
 	if res.Baseline <= 0 || res.Ratio <= 0 {
 		t.Errorf("baseline %v, ratio %v", res.Baseline, res.Ratio)
 	}
+	if res.CPUPerMsgUS <= 0 {
+		t.Errorf("cpu per message = %v", res.CPUPerMsgUS)
+	}
 	if !strings.Contains(log.String(), "acked/s") {
 		t.Error("no progress line")
 	}
@@ -52,7 +55,7 @@ func TestRunOwnNode(t *testing.T) {
 	}
 	for _, k := range []string{"acked_per_s", "delivered_per_s", "ack_p50_ms", "ack_p99_ms", "ack_p999_ms",
 		"e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "errors", "baseline_publish_per_s", "ratio", "scenario",
-		"users", "rooms", "room_size", "senders", "inflight", "rate", "duration_s", "sync", "target"} {
+		"users", "rooms", "room_size", "senders", "inflight", "rate", "duration_s", "sync", "target", "cpu_us_per_msg"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON result has no %q: %s", k, b)
 		}

@@ -25,6 +25,7 @@ type counters struct {
 
 	sent, acked, delivered, expected atomic.Uint64
 	reconnects                       atomic.Uint64
+	cpu                              time.Duration // process CPU used during the window
 	ack, e2e                         Histogram
 
 	mu     sync.Mutex

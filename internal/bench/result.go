@@ -42,6 +42,11 @@ type Result struct {
 	Reconnects uint64            `json:"reconnects"`             // Disconnected updates seen during the run
 	Baseline   float64           `json:"baseline_publish_per_s"` // 0 if skipped
 	Ratio      float64           `json:"ratio"`                  // AckedPerS / Baseline; 0 if skipped
+	// CPUPerMsgUS is this process's CPU time in the window per acknowledged
+	// message: the load generator's, plus the node's when it runs in-process.
+	// Less sensitive to a noisy machine than the rates, so it is the figure
+	// to compare when optimizing.
+	CPUPerMsgUS float64 `json:"cpu_us_per_msg"`
 }
 
 // WriteText writes a readable summary.
@@ -60,6 +65,7 @@ func (r *Result) WriteText(w io.Writer) error {
 	p("  delivered  %10.1f msg/s   (%d of %d due)\n", r.DelivPerS, r.Delivered, r.Expected)
 	p("  ack        p50 %.2f ms  p99 %.2f ms  p999 %.2f ms  max %.2f ms\n", r.AckP50MS, r.AckP99MS, r.AckP999MS, r.AckMaxMS)
 	p("  e2e        p50 %.2f ms  p99 %.2f ms  p999 %.2f ms  max %.2f ms\n", r.E2EP50MS, r.E2EP99MS, r.E2EP999MS, r.E2EMaxMS)
+	p("  cpu        %.1f µs per acknowledged message (this process)\n", r.CPUPerMsgUS)
 	p("  errors     %d", r.Errors)
 	if r.Errors > 0 {
 		var parts []string

@@ -169,12 +169,20 @@ func (c *counters) run(ctx context.Context, cfg Config, senders []sender, lives 
 	}()
 	c.drive(cfg, senders, t0, end, stop, &sends)
 
-	// Wait for the window to end, then for the answers and deliveries.
+	// Wait for the window to end (noting the CPU used in it), then for the
+	// answers and deliveries.
+	select {
+	case <-time.After(time.Until(t0.Add(cfg.Warmup))):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	cpu0 := processCPU()
 	select {
 	case <-time.After(time.Until(end)):
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	c.cpu = processCPU() - cpu0
 	deadline := time.NewTimer(cfg.DrainTimeout)
 	defer deadline.Stop()
 	answered := make(chan struct{})
@@ -208,6 +216,9 @@ func (c *counters) fill(res *Result, cfg Config) {
 	res.Sent, res.Acked = c.sent.Load(), c.acked.Load()
 	res.Delivered, res.Expected = c.delivered.Load(), c.expected.Load()
 	res.AckedPerS = float64(res.Acked) / secs
+	if res.Acked > 0 {
+		res.CPUPerMsgUS = float64(c.cpu.Microseconds()) / float64(res.Acked)
+	}
 	res.DelivPerS = float64(res.Delivered) / secs
 	res.AckP50MS, res.AckP99MS, res.AckP999MS = ms(c.ack.Quantile(0.5)), ms(c.ack.Quantile(0.99)), ms(c.ack.Quantile(0.999))
 	res.AckMaxMS = ms(c.ack.Max())
