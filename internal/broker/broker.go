@@ -138,11 +138,12 @@ func (b *Broker) Shutdown() {
 	b.srv.WaitForShutdown()
 }
 
-// natsLogger adapts slog to the server's logger. NATS "notices" are info;
-// its trace and debug output is debug.
+// natsLogger adapts slog to the server's logger. NATS "notices" (its start-up
+// banner, routine state changes) are debug, like its trace and debug output;
+// its warnings and errors keep their level.
 type natsLogger struct{ log *slog.Logger }
 
-func (l *natsLogger) Noticef(f string, v ...any) { l.log.Info(fmt.Sprintf(f, v...)) }
+func (l *natsLogger) Noticef(f string, v ...any) { l.log.Debug(fmt.Sprintf(f, v...)) }
 func (l *natsLogger) Warnf(f string, v ...any)   { l.log.Warn(fmt.Sprintf(f, v...)) }
 func (l *natsLogger) Fatalf(f string, v ...any)  { l.log.Error(fmt.Sprintf(f, v...)) }
 func (l *natsLogger) Errorf(f string, v ...any)  { l.log.Error(fmt.Sprintf(f, v...)) }

@@ -209,6 +209,8 @@ type session struct {
 	shown   map[string]uint64 // room → highest seq shown
 	pending map[string]*pendingSend
 	typing  map[string]map[string]time.Time // room → user → until
+	ownLast map[string]uint64               // room → seq of my last message shown
+	seenBy  map[string]map[string]uint64    // room → user → my message seq they were shown to have read
 	// connected is false from a Disconnected update to the next Connected.
 	connected bool
 	lastErr   error
@@ -234,6 +236,8 @@ func newSession(opts Options) *session {
 		shown:     map[string]uint64{},
 		pending:   map[string]*pendingSend{},
 		typing:    map[string]map[string]time.Time{},
+		ownLast:   map[string]uint64{},
+		seenBy:    map[string]map[string]uint64{},
 		connected: true,
 		results:   make(chan any),
 		quit:      make(chan struct{}),

@@ -197,6 +197,8 @@ func TestChat(t *testing.T) {
 	bob.say(t, "are you there")
 	alice.wait(t, `bob: are you there$`)
 	waitUnread(t, ac, "bob", 0)
+	// …and bob, in that room, sees that alice has read it.
+	bob.wait(t, `✓ seen by alice$`)
 
 	bob.quit(t)
 	alice.quit(t)

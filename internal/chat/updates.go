@@ -54,7 +54,32 @@ func (s *session) handleUpdate(ctx context.Context, u client.Update) {
 		}
 	case client.Typing:
 		s.handleTyping(ctx, u.RoomID, u.User)
+	case client.ReceiptUpdate:
+		s.handleReceipt(ctx, u.Receipt)
 	}
+}
+
+// handleReceipt shows, in the current room, when another member has read my
+// latest message: "✓ seen by bob" (once per message and reader).
+func (s *session) handleReceipt(ctx context.Context, r *api.Receipt) {
+	if r == nil || r.User == s.me.ID || r.Room != s.cur {
+		return
+	}
+	mine := s.ownLast[r.Room]
+	if mine == 0 || r.Read < mine {
+		return
+	}
+	by := s.seenBy[r.Room]
+	if by == nil {
+		by = map[string]uint64{}
+		s.seenBy[r.Room] = by
+	}
+	if by[r.User] >= mine {
+		return
+	}
+	by[r.User] = mine
+	s.names.Resolve(ctx, r.Room, api.Event{Sender: r.User})
+	s.scr.Println(s.rend.paint(RoleDim, fmt.Sprintf("  ✓ seen by %s", s.names.Handle(r.User))))
 }
 
 // joinRef is what to type after /join to enter r (/join takes the rest of
@@ -95,6 +120,9 @@ func (s *session) handleEvent(ctx context.Context, ev *api.Event) {
 	s.names.Resolve(ctx, ev.Room, *ev)
 	if p := s.pending[ev.ClientID]; p != nil && ev.Sender == s.me.ID {
 		p.seen = true
+	}
+	if ev.Sender == s.me.ID && ev.Type == api.EventMessage {
+		s.ownLast[ev.Room] = ev.Seq
 	}
 	if users := s.typing[ev.Room]; users != nil && ev.Type == api.EventMessage {
 		if _, ok := users[ev.Sender]; ok {
