@@ -33,6 +33,7 @@ import (
 	"github.com/dandanchat/dandan/internal/store"
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config tunes the gateway.
@@ -61,6 +62,10 @@ type Gateway struct {
 	users   map[string]map[*session]struct{}
 	devices map[string]map[*session]struct{}
 	subs    []*nats.Subscription
+
+	// Metric children of the hot paths, resolved once per frame type.
+	metricsMu sync.Mutex
+	children  map[string]metricChildren
 
 	closing  atomic.Bool
 	sessions sync.WaitGroup
@@ -313,3 +318,32 @@ func remove(m map[string]map[*session]struct{}, k string, s *session) {
 		}
 	}
 }
+
+type metricChildren struct {
+	framesIn, stored prometheus.Counter
+	latency          prometheus.Observer
+}
+
+// child returns the metric children of a frame type; only known frame
+// types reach here, so the map stays small.
+func (g *Gateway) child(typ string) metricChildren {
+	g.metricsMu.Lock()
+	defer g.metricsMu.Unlock()
+	c, ok := g.children[typ]
+	if !ok {
+		if g.children == nil {
+			g.children = make(map[string]metricChildren)
+		}
+		c = metricChildren{
+			framesIn: g.m.FramesIn.WithLabelValues(typ),
+			stored:   g.m.Stored.WithLabelValues(typ),
+			latency:  g.m.Latency.WithLabelValues(typ),
+		}
+		g.children[typ] = c
+	}
+	return c
+}
+
+func (g *Gateway) framesIn(typ string) prometheus.Counter   { return g.child(typ).framesIn }
+func (g *Gateway) stored(typ string) prometheus.Counter     { return g.child(typ).stored }
+func (g *Gateway) opLatency(typ string) prometheus.Observer { return g.child(typ).latency }

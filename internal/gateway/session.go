@@ -186,7 +186,7 @@ func (s *session) readLoop() {
 				s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: toAPI(err)})
 				continue
 			}
-			g.m.FramesIn.WithLabelValues(f.Type).Inc()
+			g.framesIn(f.Type).Inc()
 			s.handle(f)
 		}
 	}
@@ -237,13 +237,13 @@ func (s *session) handle(f *api.ClientFrame) {
 			default:
 				ack, err = g.svc.Delete(ctx, c, f.Room, f.Target, f.ID)
 			}
-			g.m.Latency.WithLabelValues(f.Type).Observe(time.Since(start).Seconds())
+			g.opLatency(f.Type).Observe(time.Since(start).Seconds())
 			if err != nil {
 				g.m.Refused.WithLabelValues(string(api.CodeOf(err))).Inc()
 				s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: toAPI(err)})
 				return
 			}
-			g.m.Stored.WithLabelValues(f.Type).Inc()
+			g.stored(f.Type).Inc()
 			s.push(item{kind: itemFrame, frame: ackFrame(ack)})
 		})
 	case api.FrameReceipt:
@@ -289,9 +289,8 @@ func (s *session) inRoomOrder(room string, f func(ctx context.Context)) {
 			q[0] = nil
 			s.lanes[room] = q[1:]
 			s.lmu.Unlock()
-			ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
-			next(ctx)
-			cancel()
+			// No per-call deadline: every store call has its own timeout.
+			next(s.ctx)
 			<-s.inflight
 		}
 	}()
