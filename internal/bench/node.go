@@ -32,7 +32,6 @@ func startNode(ctx context.Context, sync string, logw io.Writer) (*ownNode, erro
 	cfg.SendRate, cfg.AuthRate, cfg.RequestRate = 0, 0, 0
 	cfg.Sync = sync
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", "bench")
-	node.TuneRuntime() // the in-process node runs as `dandan serve` would
 	n, err := node.New(cfg, log)
 	if err == nil {
 		err = n.Start(ctx)

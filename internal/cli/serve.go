@@ -26,8 +26,6 @@ variables, then the --config file (TOML), then defaults.`,
 			return err
 		}
 		log := newLogger(env.Stderr, cfg.LogLevel, cfg.LogFormat)
-		gc, memLimit := node.TuneRuntime()
-		log.Debug("runtime", "gc_percent", gc, "memory_limit", memLimit)
 		n, err := node.New(cfg, log)
 		if err != nil {
 			return err
