@@ -195,9 +195,10 @@ func (g *Gateway) keepalive() {
 			dropped = d
 			g.each(func(s *session) { s.kill(closeSlow, string(api.CodeSlowConsumer)) })
 		}
-		deadline := time.Now().Add(5 * time.Second)
+		// A short deadline each: a session whose writes are stuck must not
+		// hold up the pings of all the others.
 		g.each(func(s *session) {
-			_ = s.conn.WriteControl(websocket.PingMessage, nil, deadline)
+			_ = s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(50*time.Millisecond))
 		})
 	}
 }

@@ -373,8 +373,12 @@ func (s *session) kill(code int, reason string) {
 		return
 	}
 	s.cancel()
-	_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
-	_ = s.conn.NetConn().Close()
+	// The close frame may wait behind a blocked write: never make the caller
+	// (often the hub, fanning out to everyone) wait for it.
+	go func() {
+		_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		_ = s.conn.NetConn().Close()
+	}()
 }
 
 // drain writes queued items until the queue is empty, then ends. At most one
