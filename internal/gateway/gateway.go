@@ -19,7 +19,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,7 +115,6 @@ func (g *Gateway) Start() error {
 		subj string
 		h    nats.MsgHandler
 	}{
-		{store.LivePrefix + ">", g.onEvent},
 		{store.SubjectEphemeral + ".*", g.onEphemeral},
 		{store.SubjectRevoked + ".*", g.onRevoked},
 	} {
@@ -124,11 +122,11 @@ func (g *Gateway) Start() error {
 		if err != nil {
 			return err
 		}
-		// Losing live events would leave sessions behind until the room's next
-		// event; allow a deep backlog and resync everyone if it still overflows.
-		_ = sub.SetPendingLimits(4<<20, 1<<30)
 		g.subs = append(g.subs, sub)
 	}
+	// Stored events come from the read model's followers: one reliable,
+	// ordered consumer per partition per node.
+	g.svc.Index().OnEvent(g.onEvent)
 	g.svc.Index().Watch(g.onMembership)
 	g.stopped.Add(1)
 	go g.keepalive()
@@ -182,18 +180,11 @@ func (g *Gateway) keepalive() {
 	defer g.stopped.Done()
 	t := time.NewTicker(g.cfg.PingInterval)
 	defer t.Stop()
-	dropped := 0
 	for {
 		select {
 		case <-g.stop:
 			return
 		case <-t.C:
-		}
-		if d, err := g.subs[0].Dropped(); err == nil && d > dropped {
-			// Some live events never reached the sessions: make them resync.
-			g.log.Error("live events dropped; resyncing every session", "dropped", d-dropped)
-			dropped = d
-			g.each(func(s *session) { s.kill(closeSlow, string(api.CodeSlowConsumer)) })
 		}
 		// A short deadline each: a session whose writes are stuck must not
 		// hold up the pings of all the others.
@@ -217,21 +208,21 @@ func (g *Gateway) each(f func(*session)) {
 	}
 }
 
-// onEvent routes a stored event to the sessions of the room's members.
-func (g *Gateway) onEvent(m *nats.Msg) {
-	room := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
-	seq, err := strconv.ParseUint(m.Header.Get(store.HeaderSeq), 10, 64)
-	if err != nil {
+// onEvent routes a stored event to the sessions of the room's members; the
+// frame is built once and shared.
+func (g *Gateway) onEvent(ev index.Event) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	members := g.rooms[ev.Room]
+	if len(members) == 0 {
 		return
 	}
-	frame := make([]byte, 0, len(m.Data)+len(eventPrefix)+1)
-	frame = append(append(append(frame, eventPrefix...), m.Data...), '}')
-	it := item{kind: itemEvent, room: room, seq: seq, frame: frame}
-	g.mu.RLock()
-	for s := range g.rooms[room] {
+	frame := make([]byte, 0, len(ev.Data)+len(eventPrefix)+1)
+	frame = append(append(append(frame, eventPrefix...), ev.Data...), '}')
+	it := item{kind: itemEvent, room: ev.Room, seq: ev.Seq, frame: frame}
+	for s := range members {
 		s.push(it)
 	}
-	g.mu.RUnlock()
 }
 
 const eventPrefix = `{"type":"event","event":`

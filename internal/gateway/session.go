@@ -92,15 +92,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	select {
+	case <-g.svc.Index().Ready():
+	default: // live events flow only once the read model has replayed
+		writeHTTPError(w, &api.Error{Code: api.CodeUnavailable, Message: "the node is starting", RetryAfterMS: 1000})
+		return
+	}
 	if l := g.cfg.ConnectLimit; l != nil {
 		addr, _, _ := net.SplitHostPort(r.RemoteAddr)
 		if ok, wait := l.Allow(addr); !ok {
 			g.m.Refused.WithLabelValues(string(api.CodeRateLimited)).Inc()
-			e := &api.Error{Code: api.CodeRateLimited, Message: "too many connections, slow down", RetryAfterMS: max(1, wait.Milliseconds())}
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Retry-After", strconv.FormatInt((e.RetryAfterMS+999)/1000, 10))
-			w.WriteHeader(http.StatusTooManyRequests)
-			_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: e})
+			writeHTTPError(w, &api.Error{Code: api.CodeRateLimited, Message: "too many connections, slow down",
+				RetryAfterMS: max(1, wait.Milliseconds())})
 			return
 		}
 	}
@@ -661,4 +664,14 @@ func ackFrame(a *api.Ack) []byte {
 		b = append(b, `,"duplicate":true`...)
 	}
 	return append(b, "}}"...)
+}
+
+// writeHTTPError answers a refused upgrade like the HTTP API answers errors.
+func writeHTTPError(w http.ResponseWriter, e *api.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	if e.RetryAfterMS > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt((e.RetryAfterMS+999)/1000, 10))
+	}
+	w.WriteHeader(e.Code.HTTPStatus())
+	_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: e})
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/store"
@@ -100,7 +101,12 @@ func (ix *Index) roomCount() int {
 	return len(ix.rooms)
 }
 
-// followStream replays partition p's headers and follows new events.
+// followStream follows partition p in two phases: first it replays the
+// stream's headers up to what it held at start (cheap: no bodies), then it
+// follows new events with their bodies from the next sequence on, applying
+// each and handing it to the OnEvent listeners (the gateway's live fan-out).
+// Both phases are ordered consumers: reliable and gap-free, one per partition
+// per node.
 func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGroup) error {
 	name := store.StreamName(p)
 	str, err := ix.js.Stream(ctx, name)
@@ -112,39 +118,115 @@ func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGrou
 		return fmt.Errorf("follow %s: %w", name, err)
 	}
 	target := info.State.LastSeq
-	cons, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{HeadersOnly: true})
-	if err != nil {
-		return fmt.Errorf("follow %s: %w", name, err)
-	}
-	var once sync.Once
-	done := func() { once.Do(pending.Done) }
+	var last atomic.Uint64 // the last stream sequence applied
 	pending.Add(1)
+	caughtUp := make(chan struct{})
+	var once sync.Once
 	if target == 0 {
-		done()
+		close(caughtUp)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		md, err := m.Metadata()
+	var replay jetstream.ConsumeContext
+	if target > 0 {
+		cons, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{HeadersOnly: true})
 		if err != nil {
-			return
+			pending.Done()
+			return fmt.Errorf("follow %s: %w", name, err)
 		}
-		h := m.Headers()
-		ix.applyEvent(m.Subject(), h.Get(store.HeaderSeq), h.Get(store.HeaderType), h.Get(store.HeaderSender), h.Get(store.HeaderTarget), md.Sequence.Stream)
-		if md.Sequence.Stream >= target {
-			done()
+		replay, err = cons.Consume(func(m jetstream.Msg) {
+			if seq, ok := ix.apply(m); ok {
+				last.Store(seq)
+				if seq >= target {
+					once.Do(func() { close(caughtUp) })
+				}
+			}
+		})
+		if err != nil {
+			pending.Done()
+			return fmt.Errorf("follow %s: %w", name, err)
 		}
-	})
-	if err != nil {
-		done()
-		return fmt.Errorf("follow %s: %w", name, err)
 	}
+	var readyOnce sync.Once
+	ready := func() { readyOnce.Do(pending.Done) }
 	ix.wg.Add(1)
 	go func() {
 		defer ix.wg.Done()
+		defer ready() // also when giving up early
+		select {
+		case <-caughtUp:
+		case <-ctx.Done():
+			if replay != nil {
+				replay.Stop()
+			}
+			return
+		}
+		if replay != nil {
+			replay.Stop()
+			<-replay.Closed() // no callback runs any more: last is final
+		}
+		cons, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: last.Load() + 1})
+		if err != nil {
+			ix.log.Error("cannot follow stream", "stream", name, "err", err)
+			return
+		}
+		live, err := cons.Consume(func(m jetstream.Msg) {
+			if _, ok := ix.apply(m); ok {
+				ix.emit(m)
+			}
+		})
+		if err != nil {
+			ix.log.Error("cannot follow stream", "stream", name, "err", err)
+			return
+		}
+		ready()
 		<-ctx.Done()
-		cc.Stop()
-		done()
+		live.Stop()
 	}()
 	return nil
+}
+
+// apply indexes a consumed message and returns its stream sequence.
+func (ix *Index) apply(m jetstream.Msg) (uint64, bool) {
+	md, err := m.Metadata()
+	if err != nil {
+		return 0, false
+	}
+	h := m.Headers()
+	ix.applyEvent(m.Subject(), h.Get(store.HeaderSeq), h.Get(store.HeaderType), h.Get(store.HeaderSender),
+		h.Get(store.HeaderTarget), md.Sequence.Stream)
+	return md.Sequence.Stream, true
+}
+
+// Event is a newly stored room event as the live listeners receive it:
+// its room, its room seq and its stored JSON.
+type Event struct {
+	Room string
+	Seq  uint64
+	Data []byte
+}
+
+// OnEvent registers f to receive every event stored after the replay, in
+// each room's order. f is called from the partition's follower goroutine and
+// must not block. Register before Start.
+func (ix *Index) OnEvent(f func(Event)) {
+	ix.mu.Lock()
+	ix.listeners = append(ix.listeners, f)
+	ix.mu.Unlock()
+}
+
+func (ix *Index) emit(m jetstream.Msg) {
+	subj := m.Subject()
+	seq, err := strconv.ParseUint(m.Headers().Get(store.HeaderSeq), 10, 64)
+	if err != nil {
+		return
+	}
+	ev := Event{Room: subj[strings.LastIndexByte(subj, '.')+1:], Seq: seq, Data: m.Data()}
+	ix.mu.RLock()
+	listeners := ix.listeners
+	ix.mu.RUnlock()
+	for _, f := range listeners {
+		f(ev)
+	}
 }
 
 func (ix *Index) applyEvent(subject, seqHdr, typ, sender, target string, streamSeq uint64) {

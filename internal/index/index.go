@@ -50,6 +50,7 @@ type Index struct {
 	rooms     map[string]*room
 	userRooms map[string]map[string]struct{}
 	watchers  []func(MembershipChange)
+	listeners []func(Event)
 
 	membersRev atomic.Uint64 // the last members-bucket revision applied
 

@@ -127,7 +127,6 @@ func Open(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, o Options)
 			AllowDirect: true,
 			DenyDelete:  true,
 			DenyPurge:   true,
-			RePublish:   &jetstream.RePublish{Source: ">", Destination: LivePrefix + ">"},
 		}
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return nil, fmt.Errorf("open stream %s: %w", cfg.Name, err)
@@ -172,9 +171,6 @@ func (s *Store) Partition(room string) int {
 func (s *Store) Subject(room string) string {
 	return fmt.Sprintf("m.%d.%s", s.Partition(room), room)
 }
-
-// LivePrefix prefixes the subjects that every stored event is republished on.
-const LivePrefix = "live."
 
 // Core NATS subjects for ephemeral traffic between nodes.
 const (
