@@ -3,11 +3,12 @@
 // messenger and fans stored events out to every connected device of every
 // member, in room order, exactly once per connection.
 //
-// One NATS subscription per node receives every stored event (republished by
-// the stream that stored it); the gateway routes each to the sessions of the
-// room's members on this node. Each session has a bounded outbound queue: a
-// session that falls behind is closed (it reconnects and resyncs) so that it
-// never slows anyone else.
+// The node's read model hands the gateway every newly stored event (from its
+// one ordered consumer per partition); the gateway routes each to the
+// sessions of the room's members on this node. Each session has a bounded
+// outbound queue: when it is full, live events are read from the store later
+// instead; a device that stops reading is cut (it reconnects and resyncs), so
+// that no session slows anyone else.
 //
 //	gw := gateway.New(svc, nc, gateway.Config{Queue: 1024}, m, log)
 //	gw.Start()
