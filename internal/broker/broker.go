@@ -109,9 +109,6 @@ func (b *Broker) Conn() *nats.Conn { return b.nc }
 // JetStream is the JetStream context on Conn.
 func (b *Broker) JetStream() jetstream.JetStream { return b.js }
 
-// Server is the embedded server, for health checks and tests.
-func (b *Broker) Server() *server.Server { return b.srv }
-
 // Healthy reports whether JetStream is enabled and the connection is up.
 func (b *Broker) Healthy() bool {
 	return b.srv.JetStreamEnabled() && b.nc.IsConnected()

@@ -202,12 +202,6 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 // URL is the node's base URL, e.g. http://127.0.0.1:8080.
 func (n *Node) URL() string { return n.scheme + "://" + n.Addr() }
 
-// Broker is the embedded JetStream server (for tests and drills).
-func (n *Node) Broker() *broker.Broker { return n.broker }
-
-// Store is the node's store (for tests and benchmarks).
-func (n *Node) Store() *store.Store { return n.store }
-
 func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
 	select {
 	case <-n.ready:

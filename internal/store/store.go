@@ -175,7 +175,6 @@ func (s *Store) Subject(room string) string {
 // Core NATS subjects for ephemeral traffic between nodes.
 const (
 	SubjectEphemeral = "eph"     // eph.<room>: typing and receipts
-	SubjectUser      = "usr"     // usr.<user>: a user's own changes (joined, left)
 	SubjectRevoked   = "revoked" // revoked.<device>: close that device's sessions
 )
 
