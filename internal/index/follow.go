@@ -45,27 +45,22 @@ func (ix *Index) Start(ctx context.Context) error {
 		go func(watcher jetstream.KeyWatcher, apply func(jetstream.KeyValueEntry)) {
 			defer ix.wg.Done()
 			defer watcher.Stop()
-			replayed := false
+			var once sync.Once
+			replayed := func() { once.Do(pending.Done) }
+			defer replayed() // also when stopped early
 			for {
 				select {
 				case <-ctx.Done():
-					if !replayed {
-						pending.Done()
-					}
 					return
 				case e, ok := <-watcher.Updates():
-					if !ok {
-						if !replayed {
-							pending.Done()
-						}
+					switch {
+					case !ok:
 						return
+					case e == nil: // end of the initial values
+						replayed()
+					default:
+						apply(e)
 					}
-					if e == nil { // end of the initial values
-						replayed = true
-						pending.Done()
-						continue
-					}
-					apply(e)
 				}
 			}
 		}(watcher, w.apply)
@@ -133,9 +128,9 @@ func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGrou
 			return fmt.Errorf("follow %s: %w", name, err)
 		}
 		replay, err = cons.Consume(func(m jetstream.Msg) {
-			if seq, ok := ix.apply(m); ok {
-				last.Store(seq)
-				if seq >= target {
+			if ev, ok := ix.apply(m); ok {
+				last.Store(ev.streamSeq)
+				if ev.streamSeq >= target {
 					once.Do(func() { close(caughtUp) })
 				}
 			}
@@ -170,8 +165,8 @@ func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGrou
 			return
 		}
 		live, err := cons.Consume(func(m jetstream.Msg) {
-			if _, ok := ix.apply(m); ok {
-				ix.emit(m)
+			if ev, ok := ix.apply(m); ok && ev.fresh {
+				ix.emit(Event{Room: ev.room, Seq: ev.seq, Data: m.Data()})
 			}
 		})
 		if err != nil {
@@ -185,16 +180,31 @@ func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGrou
 	return nil
 }
 
-// apply indexes a consumed message and returns its stream sequence.
-func (ix *Index) apply(m jetstream.Msg) (uint64, bool) {
+// applied is what apply learned of a consumed message.
+type applied struct {
+	room           string
+	seq, streamSeq uint64
+	fresh          bool // new to the index (not a replayed or out-of-order one)
+}
+
+// apply indexes a consumed message. ok is false for a message it cannot read.
+func (ix *Index) apply(m jetstream.Msg) (applied, bool) {
 	md, err := m.Metadata()
 	if err != nil {
-		return 0, false
+		return applied{}, false
 	}
 	h := m.Headers()
-	ix.applyEvent(m.Subject(), h.Get(store.HeaderSeq), h.Get(store.HeaderType), h.Get(store.HeaderSender),
-		h.Get(store.HeaderTarget), md.Sequence.Stream)
-	return md.Sequence.Stream, true
+	subj := m.Subject()
+	i := strings.LastIndexByte(subj, '.')
+	seq, err := strconv.ParseUint(h.Get(store.HeaderSeq), 10, 64)
+	if i < 0 || err != nil || seq == 0 {
+		ix.log.Error("event without room seq", "subject", subj, "stream_seq", md.Sequence.Stream)
+		return applied{streamSeq: md.Sequence.Stream}, true
+	}
+	ev := applied{room: subj[i+1:], seq: seq, streamSeq: md.Sequence.Stream}
+	ev.fresh = ix.applyEvent(ev.room, seq, h.Get(store.HeaderType), h.Get(store.HeaderSender),
+		h.Get(store.HeaderTarget), ev.streamSeq)
+	return ev, true
 }
 
 // Event is a newly stored room event as the live listeners receive it:
@@ -214,13 +224,7 @@ func (ix *Index) OnEvent(f func(Event)) {
 	ix.mu.Unlock()
 }
 
-func (ix *Index) emit(m jetstream.Msg) {
-	subj := m.Subject()
-	seq, err := strconv.ParseUint(m.Headers().Get(store.HeaderSeq), 10, 64)
-	if err != nil {
-		return
-	}
-	ev := Event{Room: subj[strings.LastIndexByte(subj, '.')+1:], Seq: seq, Data: m.Data()}
+func (ix *Index) emit(ev Event) {
 	ix.mu.RLock()
 	listeners := ix.listeners
 	ix.mu.RUnlock()
@@ -229,23 +233,19 @@ func (ix *Index) emit(m jetstream.Msg) {
 	}
 }
 
-func (ix *Index) applyEvent(subject, seqHdr, typ, sender, target string, streamSeq uint64) {
-	i := strings.LastIndexByte(subject, '.')
-	seq, err := strconv.ParseUint(seqHdr, 10, 64)
-	if i < 0 || err != nil || seq == 0 {
-		ix.log.Error("event without room seq", "subject", subject, "stream_seq", streamSeq)
-		return
-	}
-	r := ix.roomFor(subject[i+1:], true)
+// applyEvent indexes room's event seq, stored at streamSeq, and reports
+// whether it was the room's next event (and so new to the index).
+func (ix *Index) applyEvent(room string, seq uint64, typ, sender, target string, streamSeq uint64) bool {
+	r := ix.roomFor(room, true)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := uint64(len(r.sseq))
 	switch {
 	case seq <= n: // already indexed (replay overlap)
-		return
+		return false
 	case seq > n+1:
-		ix.log.Error("gap in room sequence", "room", subject[i+1:], "have", n, "got", seq)
-		return
+		ix.log.Error("gap in room sequence", "room", room, "have", n, "got", seq, "stream_seq", streamSeq)
+		return false
 	}
 	var count uint32
 	if n > 0 {
@@ -268,6 +268,7 @@ func (ix *Index) applyEvent(subject, seqHdr, typ, sender, target string, streamS
 	}
 	r.sseq = append(r.sseq, streamSeq)
 	r.msgs = append(r.msgs, count)
+	return true
 }
 
 func (ix *Index) applyRoom(e jetstream.KeyValueEntry) {

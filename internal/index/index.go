@@ -216,16 +216,26 @@ func (ix *Index) StreamSeq(roomID string, seq uint64) (uint64, bool) {
 
 // WaitSeq waits until room seq seq of room is indexed, or ctx ends.
 func (ix *Index) WaitSeq(ctx context.Context, roomID string, seq uint64) (uint64, bool) {
-	for delay := 200 * time.Microsecond; ; delay = min(delay*2, 20*time.Millisecond) {
-		if s, ok := ix.StreamSeq(roomID, seq); ok {
-			return s, true
-		}
+	var s uint64
+	ok := waitUntil(ctx, func() bool {
+		var found bool
+		s, found = ix.StreamSeq(roomID, seq)
+		return found
+	})
+	return s, ok
+}
+
+// waitUntil polls cond with a growing delay (100 µs up to 10 ms: the read
+// model usually lags by well under a millisecond) until it holds or ctx ends.
+func waitUntil(ctx context.Context, cond func() bool) bool {
+	for delay := 100 * time.Microsecond; !cond(); delay = min(delay*2, 10*time.Millisecond) {
 		select {
 		case <-ctx.Done():
-			return 0, false
+			return false
 		case <-time.After(delay):
 		}
 	}
+	return true
 }
 
 // Unread counts the message events in room after seq read.
@@ -263,13 +273,7 @@ func (ix *Index) LastOwn(roomID, user string) uint64 {
 // revision rev (as returned by a write), so that a caller's next read sees
 // its own membership change; it gives up when ctx ends.
 func (ix *Index) WaitMembers(ctx context.Context, rev uint64) {
-	for delay := 100 * time.Microsecond; ix.membersRev.Load() < rev; delay = min(delay*2, 10*time.Millisecond) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-	}
+	waitUntil(ctx, func() bool { return ix.membersRev.Load() >= rev })
 }
 
 // Deleted reports whether message seq of room was deleted by a later event.
@@ -287,11 +291,5 @@ func (ix *Index) Deleted(roomID string, seq uint64) bool {
 // WaitNotMember waits until the index no longer shows user as a member of
 // room (after a removal was written), or ctx ends.
 func (ix *Index) WaitNotMember(ctx context.Context, roomID, user string) {
-	for delay := 100 * time.Microsecond; ix.IsMember(roomID, user); delay = min(delay*2, 10*time.Millisecond) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-	}
+	waitUntil(ctx, func() bool { return !ix.IsMember(roomID, user) })
 }

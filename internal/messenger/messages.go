@@ -110,7 +110,7 @@ func (s *Service) History(ctx context.Context, c Caller, roomID string, after, b
 	}
 	page := &api.Page{Events: evs}
 	if after > 0 {
-		page.HasMore = len(evs) > 0 && evs[len(evs)-1].Seq < s.lastSeq(ctx, roomID)
+		page.HasMore = len(evs) > 0 && evs[len(evs)-1].Seq < last
 	} else {
 		page.HasMore = from > 0
 	}
