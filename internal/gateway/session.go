@@ -98,14 +98,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, &api.Error{Code: api.CodeUnavailable, Message: "the node is starting", RetryAfterMS: 1000})
 		return
 	}
-	if l := g.cfg.ConnectLimit; l != nil {
-		addr, _, _ := net.SplitHostPort(r.RemoteAddr)
-		if ok, wait := l.Allow(addr); !ok {
-			g.m.Refused.WithLabelValues(string(api.CodeRateLimited)).Inc()
-			writeHTTPError(w, &api.Error{Code: api.CodeRateLimited, Message: "too many connections, slow down",
-				RetryAfterMS: max(1, wait.Milliseconds())})
-			return
-		}
+	addr, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if e := g.cfg.ConnectLimit.Check(addr, "too many connections, slow down"); e != nil {
+		g.m.Refused.WithLabelValues(string(e.Code)).Inc()
+		writeHTTPError(w, e)
+		return
 	}
 	conn, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -199,15 +196,12 @@ func (s *session) handle(f *api.ClientFrame) {
 	g, c := s.g, s.caller
 	switch f.Type {
 	case api.FrameSync, api.FrameReceipt, api.FrameTyping, api.FramePing:
-		if g.cfg.FrameLimit != nil {
-			if ok, wait := g.cfg.FrameLimit.Allow(c.Device); !ok {
-				g.m.Refused.WithLabelValues(string(api.CodeRateLimited)).Inc()
-				if f.Type != api.FrameTyping { // typing notices are simply dropped
-					s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: &api.Error{
-						Code: api.CodeRateLimited, Message: "too many frames", RetryAfterMS: max(1, wait.Milliseconds())}})
-				}
-				return
+		if e := g.cfg.FrameLimit.Check(c.Device, "too many frames"); e != nil {
+			g.m.Refused.WithLabelValues(string(e.Code)).Inc()
+			if f.Type != api.FrameTyping { // typing notices are simply dropped
+				s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: e})
 			}
+			return
 		}
 	}
 	switch f.Type {
@@ -220,13 +214,10 @@ func (s *session) handle(f *api.ClientFrame) {
 	case api.FrameTyping:
 		_ = g.svc.Typing(s.ctx, c, f.Room)
 	case api.FrameSend, api.FrameEdit, api.FrameDelete:
-		if g.cfg.SendLimit != nil {
-			if ok, wait := g.cfg.SendLimit.Allow(c.Device); !ok {
-				g.m.Refused.WithLabelValues(string(api.CodeRateLimited)).Inc()
-				s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: &api.Error{
-					Code: api.CodeRateLimited, Message: "sending too fast", RetryAfterMS: max(1, wait.Milliseconds())}})
-				return
-			}
+		if e := g.cfg.SendLimit.Check(c.Device, "sending too fast"); e != nil {
+			g.m.Refused.WithLabelValues(string(e.Code)).Inc()
+			s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: e})
+			return
 		}
 		s.inRoomOrder(f.Room, func(ctx context.Context) {
 			start := time.Now()

@@ -90,14 +90,10 @@ func (a *API) caller(r *http.Request) (messenger.Caller, error) {
 }
 
 func allow(l *ratelimit.Limiter, key string) error {
-	if l == nil {
-		return nil
+	if e := l.Check(key, "too many requests, slow down"); e != nil {
+		return e
 	}
-	if ok, wait := l.Allow(key); !ok {
-		return &api.Error{Code: api.CodeRateLimited, Message: "too many requests, slow down",
-			RetryAfterMS: max(1, wait.Milliseconds())}
-	}
-	return nil
+	return nil // not a typed nil *api.Error
 }
 
 // wrap renders results and errors, bounds the body, counts and times the

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dandanchat/dandan/api"
 	"golang.org/x/time/rate"
 )
 
@@ -241,4 +242,19 @@ func BenchmarkAllow(b *testing.B) {
 			i++
 		}
 	})
+}
+
+func TestCheck(t *testing.T) {
+	var none *Limiter
+	if e := none.Check("k", "x"); e != nil {
+		t.Fatalf("nil limiter refused: %v", e)
+	}
+	l := New(1, 1, 10, time.Minute)
+	if e := l.Check("k", "slow down"); e != nil {
+		t.Fatalf("first request refused: %v", e)
+	}
+	e := l.Check("k", "slow down")
+	if e == nil || e.Code != api.CodeRateLimited || e.Message != "slow down" || e.RetryAfterMS < 1 {
+		t.Fatalf("second request: %+v, want rate_limited with retry_after", e)
+	}
 }
