@@ -85,6 +85,16 @@ func Errorf(c Code, format string, args ...any) *Error {
 	return &Error{Code: c, Message: fmt.Sprintf(format, args...)}
 }
 
+// AsError returns err as an *Error to send to a client: err itself if it is
+// (or wraps) one, else a generic internal error that reveals nothing.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Errorf(CodeInternal, "internal error")
+}
+
 // CodeOf returns the code of err if it is (or wraps) an *Error, else CodeInternal.
 func CodeOf(err error) Code {
 	var e *Error

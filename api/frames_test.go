@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -128,5 +130,16 @@ func TestValidatorsMatchTheirDefinitions(t *testing.T) {
 				t.Errorf("%s(%q) = %v, the definition says %v", d.name, in, got, want)
 			}
 		}
+	}
+}
+
+func TestAsErrorHidesInternals(t *testing.T) {
+	e := Errorf(CodeForbidden, "no")
+	if got := AsError(fmt.Errorf("wrapped: %w", e)); got != e {
+		t.Errorf("AsError of a wrapped *Error = %v, want it unchanged", got)
+	}
+	got := AsError(errors.New("dial tcp 10.1.2.3: secret detail"))
+	if got.Code != CodeInternal || strings.Contains(got.Message, "secret") {
+		t.Errorf("AsError of an internal error = %+v", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/httpapi"
 	"github.com/dandanchat/dandan/internal/messenger"
 	"github.com/gorilla/websocket"
 )
@@ -95,13 +96,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-g.svc.Index().Ready():
 	default: // live events flow only once the read model has replayed
-		writeHTTPError(w, &api.Error{Code: api.CodeUnavailable, Message: "the node is starting", RetryAfterMS: 1000})
+		httpapi.WriteError(w, &api.Error{Code: api.CodeUnavailable, Message: "the node is starting", RetryAfterMS: 1000})
 		return
 	}
 	addr, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if e := g.cfg.ConnectLimit.Check(addr, "too many connections, slow down"); e != nil {
 		g.m.Refused.WithLabelValues(string(e.Code)).Inc()
-		writeHTTPError(w, e)
+		httpapi.WriteError(w, e)
 		return
 	}
 	conn, err := g.upgrader.Upgrade(w, r, nil)
@@ -120,7 +121,7 @@ func (g *Gateway) serve(conn *websocket.Conn) {
 
 	caller, err := g.authenticate(context.Background(), conn)
 	if err != nil {
-		writeFrame(conn, api.ServerFrame{Type: api.FrameError, Error: toAPI(err)})
+		writeFrame(conn, api.ServerFrame{Type: api.FrameError, Error: api.AsError(err)})
 		_ = conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(closeUnauthorized, string(api.CodeOf(err))), time.Now().Add(time.Second))
 		return
@@ -183,7 +184,7 @@ func (s *session) readLoop() {
 			f, err := api.DecodeClientFrame(line)
 			if err != nil {
 				g.m.Refused.WithLabelValues(string(api.CodeOf(err))).Inc()
-				s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: toAPI(err)})
+				s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: api.AsError(err)})
 				continue
 			}
 			g.framesIn(f.Type).Inc()
@@ -234,7 +235,7 @@ func (s *session) handle(f *api.ClientFrame) {
 			g.opLatency(f.Type).Observe(time.Since(start).Seconds())
 			if err != nil {
 				g.m.Refused.WithLabelValues(string(api.CodeOf(err))).Inc()
-				s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: toAPI(err)})
+				s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: api.AsError(err)})
 				return
 			}
 			g.stored(f.Type).Inc()
@@ -244,7 +245,7 @@ func (s *session) handle(f *api.ClientFrame) {
 		s.async(func(ctx context.Context) {
 			_, err := g.svc.MarkReceipt(ctx, c, f.Room, api.ReceiptRequest{Delivered: f.Delivered, Read: f.Read})
 			if err != nil {
-				s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: toAPI(err)})
+				s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: api.AsError(err)})
 			}
 		})
 	}
@@ -627,15 +628,6 @@ func writeFrame(conn *websocket.Conn, f api.ServerFrame) {
 	_ = conn.WriteMessage(websocket.TextMessage, b)
 }
 
-// toAPI returns err as an *api.Error, hiding anything internal.
-func toAPI(err error) *api.Error {
-	var e *api.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return api.Errorf(api.CodeInternal, "internal error")
-}
-
 // ackFrame encodes an ack frame by hand: it is the most frequent frame a
 // node writes. Client ids and room ids are validated to letters, digits, _
 // and - before anything is stored, so they need no escaping.
@@ -655,14 +647,4 @@ func ackFrame(a *api.Ack) []byte {
 		b = append(b, `,"duplicate":true`...)
 	}
 	return append(b, "}}"...)
-}
-
-// writeHTTPError answers a refused upgrade like the HTTP API answers errors.
-func writeHTTPError(w http.ResponseWriter, e *api.Error) {
-	w.Header().Set("Content-Type", "application/json")
-	if e.RetryAfterMS > 0 {
-		w.Header().Set("Retry-After", strconv.FormatInt((e.RetryAfterMS+999)/1000, 10))
-	}
-	w.WriteHeader(e.Code.HTTPStatus())
-	_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: e})
 }

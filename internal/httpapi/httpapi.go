@@ -105,7 +105,7 @@ func (a *API) wrap(route string, h func(http.ResponseWriter, *http.Request) (any
 		defer func() {
 			if p := recover(); p != nil {
 				a.log.Error("handler panic", "route", route, "panic", p)
-				writeError(w, api.Errorf(api.CodeInternal, "internal error"))
+				WriteError(w, api.Errorf(api.CodeInternal, "internal error"))
 			}
 			a.m.Requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 			a.m.Latency.WithLabelValues("http " + route).Observe(time.Since(start).Seconds())
@@ -113,12 +113,12 @@ func (a *API) wrap(route string, h func(http.ResponseWriter, *http.Request) (any
 		r.Body = http.MaxBytesReader(w, r.Body, api.MaxHTTPBody)
 		v, code, err := h(w, r)
 		if err != nil {
-			e := toAPI(err)
+			e := api.AsError(err)
 			if e.Code == api.CodeInternal {
 				a.log.Error("request failed", "route", route, "err", err)
 			}
 			a.m.Refused.WithLabelValues(string(e.Code)).Inc()
-			status = writeError(w, e)
+			status = WriteError(w, e)
 			return
 		}
 		status = code
@@ -132,7 +132,9 @@ func (a *API) wrap(route string, h func(http.ResponseWriter, *http.Request) (any
 	})
 }
 
-func writeError(w http.ResponseWriter, e *api.Error) int {
+// WriteError answers a request with e: its HTTP status, a Retry-After header
+// if it asks to wait, and the JSON error body. It returns the status.
+func WriteError(w http.ResponseWriter, e *api.Error) int {
 	status := e.Code.HTTPStatus()
 	w.Header().Set("Content-Type", "application/json")
 	if e.RetryAfterMS > 0 {
@@ -141,14 +143,6 @@ func writeError(w http.ResponseWriter, e *api.Error) int {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: e})
 	return status
-}
-
-func toAPI(err error) *api.Error {
-	var e *api.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return api.Errorf(api.CodeInternal, "internal error")
 }
 
 // decode reads a JSON body into v, refusing unknown fields and trailing data.
