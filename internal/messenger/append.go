@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/store"
@@ -19,9 +20,10 @@ type heads struct {
 }
 
 type head struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // held by an append for its whole round trip
 	loaded bool
 	store.Head
+	seq atomic.Uint64 // Head.Seq, readable without waiting for an append
 }
 
 func newHeads() *heads { return &heads{rooms: make(map[string]*head)} }
@@ -45,9 +47,7 @@ func (h *heads) known(room string) uint64 {
 	if r == nil {
 		return 0
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.Seq
+	return r.seq.Load()
 }
 
 // maxAppendAttempts bounds the compare-and-set retries of one append.
@@ -70,6 +70,7 @@ func (s *Service) append(ctx context.Context, ev *api.Event) (*api.Ack, error) {
 				return nil, s.unavailable("load head", err)
 			}
 			h.Head, h.loaded = hd, true
+			h.seq.Store(hd.Seq)
 		}
 		ev.Seq = h.Seq + 1
 		ev.Time = s.now()
@@ -93,6 +94,7 @@ func (s *Service) append(ctx context.Context, ev *api.Event) (*api.Ack, error) {
 			return &api.Ack{ID: ev.ClientID, Room: ev.Room, Seq: first.Seq, Time: first.Time, Duplicate: true}, nil
 		}
 		h.Head = store.Head{Seq: ev.Seq, StreamSeq: sseq}
+		h.seq.Store(ev.Seq)
 		return &api.Ack{ID: ev.ClientID, Room: ev.Room, Seq: ev.Seq, Time: ev.Time}, nil
 	}
 	return nil, &api.Error{Code: api.CodeUnavailable, Message: "the room is busy, retry", RetryAfterMS: 100}
