@@ -186,3 +186,31 @@ type Receipt struct {
 	Delivered uint64 `json:"delivered"`
 	Read      uint64 `json:"read"`
 }
+
+// Cluster is the answer of GET /v1/cluster: every node clients can use, so
+// that a client that knows one address learns the others and can move to
+// another site when its own fails. It needs no sign-in.
+type Cluster struct {
+	Node  string        `json:"node"` // the node that answered
+	DC    string        `json:"dc,omitempty"`
+	Nodes []ClusterNode `json:"nodes"`
+	// Partitions lists each message stream's current leader, for operators
+	// and drills; empty on a single node.
+	Partitions []Partition `json:"partitions,omitempty"`
+}
+
+// ClusterNode is one node. Up is false when it has not announced itself for
+// a while (it may be down, or cut off from the others).
+type ClusterNode struct {
+	Name string `json:"name"`
+	DC   string `json:"dc,omitempty"`
+	URL  string `json:"url"`
+	Up   bool   `json:"up"`
+}
+
+// Partition is one message stream and the node leading it ("" while it
+// elects one).
+type Partition struct {
+	Stream string `json:"stream"`
+	Leader string `json:"leader"`
+}

@@ -5,14 +5,26 @@
 //	defer b.Shutdown()
 //	js := b.JetStream()
 //
-// A single node listens on no network port at all. (Clustering, which needs a
-// client listener and routes, is added by the cluster configuration.)
+// A single node listens on no network port at all. A clustered node (Config.
+// Cluster set) listens for routes from the other nodes, authenticated with a
+// shared secret and optionally TLS, and tags itself with its data centre so
+// that JetStream places no two replicas of anything in the same one. It also
+// opens a client listener on loopback with a random port and a random
+// password, used by nothing but required for routes to form (the server
+// waits for its client listener before it solicits routes).
 package broker
 
 import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -28,7 +40,20 @@ type Config struct {
 	SyncAlways   bool          // fsync every write before acknowledging it
 	SyncInterval time.Duration // fsync interval when not SyncAlways; 0 = JetStream's default (2 min)
 	Logger       *slog.Logger
+	Cluster      *Cluster // nil: a single node
 }
+
+// Cluster says how a node joins a JetStream cluster.
+type Cluster struct {
+	Listen string   // route listen address host:port
+	Peers  []string // other nodes' route addresses host:port
+	DC     string   // data centre: server tag dc:<DC>, unique per replica
+	Secret string   // authenticates routes
+	TLS    *tls.Config
+}
+
+// clusterName is the JetStream cluster's name; one cluster per deployment.
+const clusterName = "dandan"
 
 // Broker is a running embedded server with an in-process connection.
 type Broker struct {
@@ -36,6 +61,8 @@ type Broker struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	log *slog.Logger
+
+	user, pass string // client listener credentials in a cluster
 
 	mu    sync.Mutex
 	extra []*nats.Conn
@@ -63,6 +90,13 @@ func Start(cfg Config) (*Broker, error) {
 		MaxPayload:         1 << 20,
 		JetStreamMaxMemory: 256 << 20,
 	}
+	var user, pass string
+	if c := cfg.Cluster; c != nil {
+		user, pass = "dandan-node", randomSecret()
+		if err := clusterOptions(opts, c, user, pass); err != nil {
+			return nil, err
+		}
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("broker: new server: %w", err)
@@ -71,10 +105,13 @@ func Start(cfg Config) (*Broker, error) {
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
+		if cfg.Cluster != nil && srv.ClusterAddr() == nil {
+			return nil, fmt.Errorf("broker: cannot listen for routes on %s (address in use?)", cfg.Cluster.Listen)
+		}
 		return nil, errors.New("broker: server not ready after 30s")
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("dandan-node"),
-		nats.MaxReconnects(-1), nats.ReconnectBufSize(64<<20))
+	b := &Broker{srv: srv, log: cfg.Logger, user: user, pass: pass}
+	nc, err := b.dial("dandan-node", nats.ReconnectBufSize(64<<20))
 	if err != nil {
 		srv.Shutdown()
 		return nil, fmt.Errorf("broker: connect: %w", err)
@@ -85,7 +122,73 @@ func Start(cfg Config) (*Broker, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("broker: jetstream: %w", err)
 	}
-	return &Broker{srv: srv, nc: nc, js: js, log: cfg.Logger}, nil
+	b.nc, b.js = nc, js
+	return b, nil
+}
+
+// clusterOptions sets opts up for clustering. user and pass protect the
+// client listener the cluster needs.
+func clusterOptions(opts *server.Options, c *Cluster, user, pass string) error {
+	host, port, err := splitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("broker: cluster listen address: %w", err)
+	}
+	opts.DontListen = false
+	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
+	opts.Username, opts.Password = user, pass
+	opts.Cluster = server.ClusterOpts{
+		Name:     clusterName,
+		Host:     host,
+		Port:     port,
+		Username: "dandan-route",
+		Password: c.Secret,
+		// Peers are dialled at the addresses given, never at addresses
+		// gossiped by other nodes: those may be unreachable from here (NAT,
+		// proxies), and an operator's list is the truth.
+		NoAdvertise: true,
+		TLSConfig:   c.TLS,
+		TLSTimeout:  5,
+	}
+	scheme := "nats-route"
+	if c.TLS != nil {
+		scheme = "tls"
+	}
+	for _, p := range c.Peers {
+		u := &url.URL{Scheme: scheme, User: url.UserPassword("dandan-route", c.Secret), Host: p}
+		opts.Routes = append(opts.Routes, u)
+	}
+	opts.Tags = []string{"dc:" + c.DC}
+	opts.JetStreamUniqueTag = "dc"
+	return nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(ps)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", ps)
+	}
+	return host, port, nil
+}
+
+func randomSecret() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// dial connects in-process.
+func (b *Broker) dial(name string, extra ...nats.Option) (*nats.Conn, error) {
+	opts := append([]nats.Option{nats.InProcessServer(b.srv), nats.Name(name), nats.MaxReconnects(-1)}, extra...)
+	if b.user != "" {
+		opts = append(opts, nats.UserInfo(b.user, b.pass))
+	}
+	return nats.Connect("", opts...)
 }
 
 // Connect opens another in-process connection, closed by Shutdown. Heavy
@@ -93,7 +196,7 @@ func Start(cfg Config) (*Broker, error) {
 // their own, so that their traffic is parsed in parallel with the
 // publishes and acknowledgements of the main connection.
 func (b *Broker) Connect(name string) (*nats.Conn, error) {
-	nc, err := nats.Connect("", nats.InProcessServer(b.srv), nats.Name(name), nats.MaxReconnects(-1))
+	nc, err := b.dial(name)
 	if err != nil {
 		return nil, fmt.Errorf("broker: connect %s: %w", name, err)
 	}
@@ -112,6 +215,25 @@ func (b *Broker) JetStream() jetstream.JetStream { return b.js }
 // Healthy reports whether JetStream is enabled and the connection is up.
 func (b *Broker) Healthy() bool {
 	return b.srv.JetStreamEnabled() && b.nc.IsConnected()
+}
+
+// WaitMeta waits until this server knows the cluster's meta leader and is
+// current with it (at once on a single node).
+func (b *Broker) WaitMeta(ctx context.Context) error {
+	for !b.MetaCurrent() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("broker: no JetStream meta leader: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// MetaCurrent reports whether this server is in touch with a JetStream meta
+// leader: false on a clustered node cut off from the quorum.
+func (b *Broker) MetaCurrent() bool {
+	return !b.srv.JetStreamIsClustered() || b.srv.JetStreamIsCurrent()
 }
 
 // Shutdown drains the connection and stops the server. It is idempotent.

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // DefaultSyncInterval is JetStream's own fsync interval, used when Sync is
 // "default".
@@ -28,6 +31,18 @@ type Config struct {
 	WSQueue         int           `toml:"ws_queue"`      // outbound frames buffered per WebSocket
 	PasswordHash    string        `toml:"password_hash"` // "default" or "fast" (tests only)
 	MetricsAddr     string        `toml:"metrics_addr"`  // "" = /metrics on the main listener
+
+	// Cluster mode: set Cluster (and usually Peers) to join other nodes.
+	Cluster        string `toml:"cluster"`          // route listen address; "" = a single node
+	Peers          string `toml:"peers"`            // comma-separated route addresses of the other nodes
+	DC             string `toml:"dc"`               // data centre name (placement tag)
+	Node           string `toml:"node"`             // node name, unique in the cluster
+	ClusterSecret  string `toml:"cluster_secret"`   // authenticates routes
+	ClusterTLSCert string `toml:"cluster_tls_cert"` // route TLS: certificate,
+	ClusterTLSKey  string `toml:"cluster_tls_key"`  // its key,
+	ClusterTLSCA   string `toml:"cluster_tls_ca"`   // and the CA every node's certificate is checked against
+	Advertise      string `toml:"advertise"`        // client URL of this node
+	Replicas       int    `toml:"replicas"`         // 0 = automatic
 
 	src  [numOptions]source // where each option's value came from, by option index
 	file string             // the config file read, if any
@@ -63,6 +78,32 @@ func Default() Config {
 		WSQueue:         1024,
 		PasswordHash:    "default",
 	}
+}
+
+// Clustered reports whether the node joins a cluster.
+func (c Config) Clustered() bool { return c.Cluster != "" }
+
+// PeerList is Peers split on commas, blanks dropped.
+func (c Config) PeerList() []string {
+	var out []string
+	for _, p := range strings.Split(c.Peers, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// EffectiveReplicas is the replica count of streams and buckets: Replicas,
+// or 1 on a single node and 3 in a cluster.
+func (c Config) EffectiveReplicas() int {
+	switch {
+	case c.Replicas > 0:
+		return c.Replicas
+	case c.Clustered():
+		return 3
+	}
+	return 1
 }
 
 // SyncInterval interprets Sync: always is true if every write is fsynced

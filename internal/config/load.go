@@ -67,6 +67,9 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	if len(errs) > 0 {
 		return c, errors.Join(errs...)
 	}
+	if i := index("sync"); c.Clustered() && c.src[i] == fromDefault {
+		c.Sync = "always" // a cluster fsyncs before every acknowledgement unless told otherwise
+	}
 	return c, c.Validate()
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // numOptions is the number of options, len(options()).
-const numOptions = 19
+const numOptions = 29
 
 // option describes one configuration option. Its environment variable and
 // file key are derived from its flag name.
@@ -42,6 +42,16 @@ func options() []option {
 		{name: "ws-queue", help: "outbound frames buffered per WebSocket before it is cut as slow (16-65536)", field: func(c *Config) any { return &c.WSQueue }},
 		{name: "password-hash", help: `password hashing cost: "default", or "fast" for tests and benchmarks only`, field: func(c *Config) any { return &c.PasswordHash }},
 		{name: "metrics-addr", help: `listen address for /metrics ("" = the main HTTP listener)`, field: func(c *Config) any { return &c.MetricsAddr }},
+		{name: "cluster", help: `cluster route listen address, e.g. 0.0.0.0:7422 ("" = a single node)`, field: func(c *Config) any { return &c.Cluster }},
+		{name: "peers", help: "other nodes' route addresses, comma-separated host:port", field: func(c *Config) any { return &c.Peers }},
+		{name: "dc", help: "this node's data centre; replicas are spread so no two share one", field: func(c *Config) any { return &c.DC }},
+		{name: "node", help: "this node's name, unique in the cluster", field: func(c *Config) any { return &c.Node }},
+		{name: "cluster-secret", help: "shared secret that authenticates cluster routes (16+ characters)", field: func(c *Config) any { return &c.ClusterSecret }, secret: true},
+		{name: "cluster-tls-cert", help: "TLS certificate for cluster routes (PEM); with --cluster-tls-key and --cluster-tls-ca", field: func(c *Config) any { return &c.ClusterTLSCert }},
+		{name: "cluster-tls-key", help: "TLS private key for cluster routes (PEM)", field: func(c *Config) any { return &c.ClusterTLSKey }},
+		{name: "cluster-tls-ca", help: "CA that signs every node's route certificate (PEM)", field: func(c *Config) any { return &c.ClusterTLSCA }},
+		{name: "advertise", help: `URL clients use to reach this node, shared with every client ("" = its listen URL)`, field: func(c *Config) any { return &c.Advertise }},
+		{name: "replicas", help: "copies of every stream and bucket (0 = 1 on a single node, 3 in a cluster)", field: func(c *Config) any { return &c.Replicas }},
 	}
 }
 

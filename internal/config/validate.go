@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -73,7 +74,57 @@ func (c *Config) Validate() error {
 			bad("metrics-addr", `must differ from %s (leave it "" to serve /metrics there)`, c.label("http"))
 		}
 	}
+	if c.Clustered() {
+		if err := checkAddr(c.Cluster); err != nil {
+			bad("cluster", "must be host:port, like 0.0.0.0:7422: %v", err)
+		}
+		for _, p := range c.PeerList() {
+			if err := checkAddr(p); err != nil {
+				bad("peers", "must be host:port addresses separated by commas: %q: %v", p, err)
+			}
+		}
+		if !validName(c.DC) {
+			bad("dc", "must be set in a cluster: letters, digits, '-' or '_', up to 32")
+		}
+		if !validName(c.Node) {
+			bad("node", "must be set in a cluster: letters, digits, '-' or '_', up to 32")
+		}
+		if len(c.ClusterSecret) < 16 {
+			bad("cluster-secret", "must be at least 16 characters in a cluster (routes are always authenticated)")
+		}
+		set := 0
+		for _, f := range []string{c.ClusterTLSCert, c.ClusterTLSKey, c.ClusterTLSCA} {
+			if f != "" {
+				set++
+			}
+		}
+		if set != 0 && set != 3 {
+			errs = append(errs, fmt.Errorf("%s, %s and %s must be set together", c.label("cluster-tls-cert"),
+				c.label("cluster-tls-key"), c.label("cluster-tls-ca")))
+		}
+	} else if c.Peers != "" {
+		bad("peers", "needs %s (the route listen address)", c.label("cluster"))
+	}
+	if c.Advertise != "" {
+		if u, err := url.Parse(c.Advertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("advertise", "must be an http or https URL like https://dc1.chat.example, not %q", c.Advertise)
+		}
+	}
+	intRange("replicas", c.Replicas, 0, 5)
 	return errors.Join(errs...)
+}
+
+// validName reports whether s is a usable data centre or node name.
+func validName(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // label names the option with flag name as the user set it.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"runtime"
@@ -534,6 +535,10 @@ func (s *session) deliver(room string, seq uint64, frame []byte) error {
 		}
 		if s.cursors[room] >= seq {
 			return nil
+		}
+		if s.cursors[room] < seq-1 {
+			// Never skip: the client resyncs from its cursors instead.
+			return fmt.Errorf("room %s: catch-up ended at %d before live event %d", room, s.cursors[room], seq)
 		}
 	}
 	s.cursors[room] = seq

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/store"
@@ -168,7 +169,7 @@ func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGrou
 			if ev, ok := ix.apply(m); ok && ev.fresh {
 				ix.emit(Event{Room: ev.room, Seq: ev.seq, Data: m.Data()})
 			}
-		})
+		}, liveHeartbeat()...)
 		if err != nil {
 			ix.log.Error("cannot follow stream", "stream", name, "err", err)
 			return
@@ -178,6 +179,13 @@ func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGrou
 		live.Stop()
 	}()
 	return nil
+}
+
+// liveHeartbeat makes a live consumer notice within about two seconds that
+// its server-side half is gone (the stream's leader died with it) and
+// recreate it at the next sequence; the library's default would take ten.
+func liveHeartbeat() []jetstream.PullConsumeOpt {
+	return []jetstream.PullConsumeOpt{jetstream.PullExpiry(10 * time.Second), jetstream.PullHeartbeat(time.Second)}
 }
 
 // applied is what apply learned of a consumed message.

@@ -105,7 +105,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Caller, error
 		return Caller{}, deny
 	}
 	var d store.DeviceRecord
-	rev, err := store.GetJSON(ctx, s.st.Devices, id, &d)
+	rev, err := s.st.GetJSON(ctx, s.st.Devices, id, &d)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Caller{}, deny
@@ -164,7 +164,7 @@ func (s *Service) RevokeDevice(ctx context.Context, c Caller, deviceID string) e
 	if !api.ValidID(deviceID) {
 		return api.Errorf(api.CodeNotFound, "no such device")
 	}
-	if _, err := store.GetJSON(ctx, s.st.Devices, deviceID, &d); err != nil || d.User != c.User {
+	if _, err := s.st.GetJSON(ctx, s.st.Devices, deviceID, &d); err != nil || d.User != c.User {
 		if err == nil || errors.Is(err, store.ErrNotFound) {
 			return api.Errorf(api.CodeNotFound, "no such device")
 		}
@@ -208,7 +208,7 @@ func (s *Service) Devices(ctx context.Context, c Caller) ([]api.Device, error) {
 	out := make([]api.Device, 0, len(ids))
 	for _, id := range ids {
 		var d store.DeviceRecord
-		if _, err := store.GetJSON(ctx, s.st.Devices, id, &d); err != nil {
+		if _, err := s.st.GetJSON(ctx, s.st.Devices, id, &d); err != nil {
 			continue // revoked meanwhile
 		}
 		out = append(out, device(d, c.Device))
@@ -249,14 +249,14 @@ func (s *Service) userByHandle(ctx context.Context, handle string) (store.UserRe
 	if !api.ValidHandle(handle) {
 		return store.UserRecord{}, errNoUser
 	}
-	e, err := s.st.Handles.Get(ctx, handle)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	id, _, err := s.st.Get(ctx, s.st.Handles, handle)
+	if errors.Is(err, store.ErrNotFound) {
 		return store.UserRecord{}, errNoUser
 	}
 	if err != nil {
 		return store.UserRecord{}, s.unavailable("get handle", err)
 	}
-	return s.userByID(ctx, string(e.Value()))
+	return s.userByID(ctx, string(id))
 }
 
 func (s *Service) userByID(ctx context.Context, id string) (store.UserRecord, error) {
@@ -264,7 +264,7 @@ func (s *Service) userByID(ctx context.Context, id string) (store.UserRecord, er
 	if !api.ValidID(id) {
 		return u, errNoUser
 	}
-	if _, err := store.GetJSON(ctx, s.st.Users, id, &u); err != nil {
+	if _, err := s.st.GetJSON(ctx, s.st.Users, id, &u); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return u, errNoUser
 		}

@@ -170,6 +170,22 @@ func (s *Service) events(ctx context.Context, roomID string, after uint64, n int
 	if err != nil {
 		return nil, s.unavailable("range", err)
 	}
+	// A replica answering the batched read may lag its leader by a moment
+	// (in a cluster); what this node's read model knows is committed, so
+	// read any of that the batch lacks from the leader. Without this a
+	// catch-up could end short and the next live event would leave a gap.
+	want := min(after+uint64(n), s.ix.LastSeq(roomID))
+	for got := lastSeqOf(evs, after); got < want; got++ {
+		sseq, ok := s.ix.StreamSeq(roomID, got+1)
+		if !ok {
+			break
+		}
+		ev, err := s.st.EventAt(ctx, roomID, sseq)
+		if err != nil {
+			return nil, s.unavailable("read event", err)
+		}
+		evs = append(evs, *ev)
+	}
 	// A batch starting at a stream sequence may, in principle, begin before
 	// after+1 if the read model was behind; keep exactly (after, after+n].
 	out := evs[:0]
@@ -185,6 +201,14 @@ func (s *Service) events(ctx context.Context, roomID string, after uint64, n int
 	return out, nil
 }
 
+// lastSeqOf is the seq of the last of evs, or after if there are none.
+func lastSeqOf(evs []api.Event, after uint64) uint64 {
+	if len(evs) == 0 {
+		return after
+	}
+	return max(after, evs[len(evs)-1].Seq)
+}
+
 // authorize checks membership: the read model first, the members bucket if
 // the read model does not know yet (a membership created a moment ago).
 func (s *Service) authorize(ctx context.Context, roomID, user string) error {
@@ -195,7 +219,7 @@ func (s *Service) authorize(ctx context.Context, roomID, user string) error {
 		return errNotMember
 	}
 	var m store.MemberRecord
-	if _, err := store.GetJSON(ctx, s.st.Members, store.MemberKey(roomID, user), &m); err != nil {
+	if _, err := s.st.GetJSON(ctx, s.st.Members, store.MemberKey(roomID, user), &m); err != nil {
 		if err == store.ErrNotFound {
 			return errNotMember
 		}

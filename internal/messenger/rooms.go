@@ -36,6 +36,11 @@ func (s *Service) CreateDirect(ctx context.Context, c Caller, other string) (*ap
 		return nil, api.Errorf(api.CodeInvalid, "a direct room needs another user")
 	}
 	id := directRoomID(c.User, peer.ID)
+	if s.ix.IsMember(id, c.User) && s.ix.IsMember(id, peer.ID) {
+		// It exists: a read, which any replica answers, even while the
+		// rooms bucket elects a new leader after a data centre is lost.
+		return s.Room(ctx, c, id)
+	}
 	rec := store.RoomRecord{ID: id, Kind: api.RoomDirect, Created: s.now(), CreatedBy: c.User}
 	_, err = store.CreateJSON(ctx, s.st.Rooms, id, rec)
 	created := err == nil
@@ -249,7 +254,7 @@ func (s *Service) group(ctx context.Context, c Caller, roomID string) (store.Roo
 		return store.RoomRecord{}, err
 	}
 	var rec store.RoomRecord
-	if _, err := store.GetJSON(ctx, s.st.Rooms, roomID, &rec); err != nil {
+	if _, err := s.st.GetJSON(ctx, s.st.Rooms, roomID, &rec); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return rec, errNotMember
 		}
@@ -340,14 +345,14 @@ func (s *Service) Summary(ctx context.Context, roomID, user string) (*api.Room, 
 	var rec store.RoomRecord
 	if v, ok := s.ix.Room(roomID); ok {
 		rec = v.Record
-	} else if _, err := store.GetJSON(ctx, s.st.Rooms, roomID, &rec); err != nil {
+	} else if _, err := s.st.GetJSON(ctx, s.st.Rooms, roomID, &rec); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errNotMember
 		}
 		return nil, s.unavailable("get room", err)
 	}
 	var rc store.ReceiptRecord
-	if _, err := store.GetJSON(ctx, s.st.Receipts, store.MemberKey(roomID, user), &rc); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.st.GetJSON(ctx, s.st.Receipts, store.MemberKey(roomID, user), &rc); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, s.unavailable("get receipts", err)
 	}
 	members := s.ix.Members(roomID)

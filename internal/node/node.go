@@ -51,6 +51,8 @@ type Node struct {
 	ln      net.Listener
 	scheme  string
 
+	stopAnnounce context.CancelFunc
+
 	ready    chan struct{}
 	served   chan struct{}
 	shutdown sync.Once
@@ -84,14 +86,18 @@ func (n *Node) start(ctx context.Context) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	always, interval := cfg.SyncInterval()
-	b, err := broker.Start(broker.Config{Dir: filepath.Join(cfg.Data, "jetstream"), SyncAlways: always,
-		SyncInterval: interval, Logger: n.log})
+	cluster, err := brokerCluster(cfg)
+	if err != nil {
+		return err
+	}
+	b, err := broker.Start(broker.Config{Dir: filepath.Join(cfg.Data, "jetstream"), Name: n.nodeName(),
+		SyncAlways: always, SyncInterval: interval, Logger: n.log, Cluster: cluster})
 	if err != nil {
 		return err
 	}
 	n.broker = b
-	n.store, err = store.Open(ctx, b.JetStream(), b.Conn(), store.Options{
-		Partitions: cfg.Partitions, Replicas: 1, DuplicateWindow: cfg.DuplicateWindow})
+	n.store, err = n.openStore(ctx, store.Options{
+		Partitions: cfg.Partitions, Replicas: cfg.EffectiveReplicas(), DuplicateWindow: cfg.DuplicateWindow})
 	if err != nil {
 		return err
 	}
@@ -141,6 +147,7 @@ func (n *Node) start(ctx context.Context) error {
 	if cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", n.Metrics.Handler())
 	}
+	mux.HandleFunc("GET /v1/cluster", n.clusterInfo)
 	mux.HandleFunc("GET /{$}", n.home)
 
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
@@ -167,11 +174,15 @@ func (n *Node) start(ctx context.Context) error {
 	if cfg.MetricsAddr != "" {
 		go n.serveMetrics(cfg.MetricsAddr)
 	}
+	actx, cancel := context.WithCancel(context.Background())
+	n.stopAnnounce = cancel
 	go func() {
 		select {
 		case <-n.index.Ready():
 			close(n.ready)
-			n.log.Info("dandan is ready", "url", n.URL(), "data", cfg.Data, "sync", cfg.Sync)
+			n.log.Info("dandan is ready", "url", n.URL(), "data", cfg.Data, "sync", cfg.Sync,
+				"node", n.nodeName(), "dc", cfg.DC, "replicas", cfg.EffectiveReplicas())
+			n.announce(actx)
 		case <-n.served:
 		}
 	}()
@@ -235,6 +246,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 func (n *Node) stopComponents(ctx context.Context) error {
 	var errs []error
+	if n.stopAnnounce != nil {
+		n.stopAnnounce()
+	}
 	if n.http != nil {
 		done := make(chan error, 1)
 		go func() { done <- n.http.Shutdown(ctx) }()

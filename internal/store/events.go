@@ -64,32 +64,28 @@ func (s *Store) Append(ctx context.Context, ev *api.Event, msgID string, expectL
 
 // LoadHead reads room's last event from the stream leader.
 func (s *Store) LoadHead(ctx context.Context, room string) (Head, error) {
-	str, err := s.js.Stream(ctx, StreamName(s.Partition(room)))
-	if err != nil {
-		return Head{}, fmt.Errorf("head of %s: %w", room, err)
-	}
-	m, err := str.GetLastMsgForSubject(ctx, s.Subject(room))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	m, err := s.leaderGet(ctx, StreamName(s.Partition(room)), 0, s.Subject(room))
+	if errors.Is(err, ErrNotFound) {
 		return Head{}, nil
 	}
 	if err != nil {
 		return Head{}, fmt.Errorf("head of %s: %w", room, err)
 	}
-	seq, _ := strconv.ParseUint(m.Header.Get(HeaderSeq), 10, 64)
-	return Head{Seq: seq, StreamSeq: m.Sequence}, nil
+	return headFrom(m), nil
 }
 
 // EventAt reads the event stored at stream sequence streamSeq of room's
-// partition.
+// partition, from the stream leader.
 func (s *Store) EventAt(ctx context.Context, room string, streamSeq uint64) (*api.Event, error) {
-	evs, err := s.Range(ctx, room, streamSeq, 1)
+	m, err := s.leaderGet(ctx, StreamName(s.Partition(room)), streamSeq, "")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("event %d of %s: %w", streamSeq, room, err)
 	}
-	if len(evs) == 0 || evs[0].Room != room {
+	var ev api.Event
+	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.Room != room {
 		return nil, fmt.Errorf("event %d of %s: %w", streamSeq, room, ErrNotFound)
 	}
-	return &evs[0], nil
+	return &ev, nil
 }
 
 // Range reads up to n of room's events in stream order, starting at stream

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -48,6 +49,15 @@ type MemberRecord struct {
 type ReceiptRecord struct {
 	Delivered uint64 `json:"delivered"`
 	Read      uint64 `json:"read"`
+}
+
+// NodeRecord is a node of the cluster as it announces itself, key its name.
+// Every node rewrites its record periodically; Seen says when it last did.
+type NodeRecord struct {
+	Name string `json:"name"`
+	DC   string `json:"dc,omitempty"`
+	URL  string `json:"url"`  // where clients reach it
+	Seen int64  `json:"seen"` // unix milliseconds
 }
 
 // ErrNotFound is returned by the typed getters for a missing key.
@@ -126,6 +136,9 @@ func UpdateJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string, c
 		if attempt >= 20 || !isConflict(err) {
 			return v, fmt.Errorf("update %s/%s: %w", kv.Bucket(), key, err)
 		}
+		// The read may have come from a replica a moment behind the leader
+		// that refused the write: give it that moment.
+		time.Sleep(time.Duration(attempt) * time.Millisecond)
 	}
 }
 

@@ -49,6 +49,7 @@ type Store struct {
 	Rooms    jetstream.KeyValue // room id → RoomRecord
 	Members  jetstream.KeyValue // <room>.<user> → MemberRecord
 	Receipts jetstream.KeyValue // <room>.<user> → ReceiptRecord
+	Nodes    jetstream.KeyValue // node name → NodeRecord
 }
 
 // Bucket names.
@@ -61,6 +62,7 @@ const (
 	bucketRooms    = "dd_rooms"
 	bucketMembers  = "dd_members"
 	bucketReceipts = "dd_receipts"
+	bucketNodes    = "dd_nodes"
 )
 
 type layout struct {
@@ -81,12 +83,23 @@ func Open(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, o Options)
 	}
 	s := &Store{nc: nc, js: js, replicas: o.Replicas}
 	kv := func(name string, history uint8) (jetstream.KeyValue, error) {
-		b, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		var b jetstream.KeyValue
+		cfg := jetstream.KeyValueConfig{
 			Bucket:    name,
 			History:   history,
 			Storage:   jetstream.FileStorage,
 			Replicas:  o.Replicas,
 			Placement: o.Placement,
+		}
+		// Create first, update only a bucket that exists with another
+		// configuration: an update racing other nodes' creates of the same
+		// bucket (a cluster's first start) goes unanswered.
+		err := retry(ctx, func(ctx context.Context) (err error) {
+			b, err = js.CreateKeyValue(ctx, cfg)
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				b, err = js.UpdateKeyValue(ctx, cfg)
+			}
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("open bucket %s: %w", name, err)
@@ -108,7 +121,7 @@ func Open(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, o Options)
 	}{
 		{&s.Users, bucketUsers}, {&s.Handles, bucketHandles}, {&s.Devices, bucketDevices},
 		{&s.UserDevs, bucketUserDevs}, {&s.Rooms, bucketRooms}, {&s.Members, bucketMembers},
-		{&s.Receipts, bucketReceipts},
+		{&s.Receipts, bucketReceipts}, {&s.Nodes, bucketNodes},
 	} {
 		if *b.dst, err = kv(b.name, 1); err != nil {
 			return nil, err
@@ -128,11 +141,47 @@ func Open(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, o Options)
 			DenyDelete:  true,
 			DenyPurge:   true,
 		}
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		err := retry(ctx, func(ctx context.Context) error {
+			_, err := js.CreateStream(ctx, cfg)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				_, err = js.UpdateStream(ctx, cfg)
+			}
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("open stream %s: %w", cfg.Name, err)
 		}
 	}
 	return s, nil
+}
+
+// retry calls create with a short timeout until it succeeds, ctx ends, or
+// it fails for a reason other than time. In a cluster a create request can
+// go unanswered: sent before there is a meta leader, or while another node
+// is creating the same asset; asking again is answered at once.
+func retry(ctx context.Context, create func(context.Context) error) error {
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := create(cctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func retryable(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		(errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeJetStreamNotEnabled ||
+			apiErr.Code == 503 || apiErr.ErrorCode == 10008 /* temporarily unavailable */ ||
+			apiErr.ErrorCode == 10005 /* insufficient resources: a data centre is missing */))
 }
 
 // loadLayout returns the stored layout, storing want's if there is none.

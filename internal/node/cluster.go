@@ -1,0 +1,160 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/broker"
+	"github.com/dandanchat/dandan/internal/config"
+	"github.com/dandanchat/dandan/internal/store"
+)
+
+// Cluster membership as clients see it: every node announces its client
+// URL in the replicated nodes bucket, and GET /v1/cluster lists them all, so
+// a client that knows one site's address learns every other one.
+
+// announceEvery is how often a node rewrites its record; a record older than
+// staleAfter is shown as not up.
+const (
+	announceEvery = 10 * time.Second
+	staleAfter    = 3 * announceEvery
+)
+
+// brokerCluster turns the cluster options into the broker's.
+func brokerCluster(cfg config.Config) (*broker.Cluster, error) {
+	if !cfg.Clustered() {
+		return nil, nil
+	}
+	c := &broker.Cluster{Listen: cfg.Cluster, Peers: cfg.PeerList(), DC: cfg.DC, Secret: cfg.ClusterSecret}
+	if cfg.ClusterTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.ClusterTLSCert, cfg.ClusterTLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("cluster tls: %w", err)
+		}
+		pem, err := os.ReadFile(cfg.ClusterTLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("cluster tls: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("cluster tls: no certificate in %s", cfg.ClusterTLSCA)
+		}
+		// Both ends of a route prove themselves with a certificate from the
+		// cluster's CA.
+		c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ClientCAs: pool,
+			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	}
+	return c, nil
+}
+
+// openStore opens the store, waiting as long as ctx allows for the cluster
+// to have a quorum and enough data centres to place every replica.
+func (n *Node) openStore(ctx context.Context, opts store.Options) (*store.Store, error) {
+	var lastLog time.Time
+	for {
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err := store.Open(octx, n.broker.JetStream(), n.broker.Conn(), opts)
+		cancel()
+		if err == nil {
+			return st, nil
+		}
+		if !n.cfg.Clustered() || ctx.Err() != nil {
+			return nil, err
+		}
+		if time.Since(lastLog) > 5*time.Second {
+			n.log.Warn("waiting for the cluster (a quorum, and a node in enough data centres)", "err", err)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// nodeName is this node's name in the cluster ("dandan" on a single node).
+func (n *Node) nodeName() string {
+	if n.cfg.Node != "" {
+		return n.cfg.Node
+	}
+	return "dandan"
+}
+
+// advertisedURL is where clients reach this node.
+func (n *Node) advertisedURL() string {
+	if n.cfg.Advertise != "" {
+		return n.cfg.Advertise
+	}
+	return n.URL()
+}
+
+// announce writes this node's record now and every announceEvery until ctx
+// ends.
+func (n *Node) announce(ctx context.Context) {
+	t := time.NewTicker(announceEvery)
+	defer t.Stop()
+	for {
+		rec := store.NodeRecord{Name: n.nodeName(), DC: n.cfg.DC, URL: n.advertisedURL(), Seen: time.Now().UnixMilli()}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := store.PutJSON(pctx, n.store.Nodes, rec.Name, rec); err != nil && ctx.Err() == nil {
+			n.log.Debug("announce failed", "err", err)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// clusterInfo serves GET /v1/cluster; ?leaders=1 adds each partition's leader.
+func (n *Node) clusterInfo(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	out := api.Cluster{Node: n.nodeName(), DC: n.cfg.DC, Nodes: []api.ClusterNode{}}
+	keys, err := n.store.Nodes.ListKeys(ctx)
+	if err == nil {
+		for k := range keys.Keys() {
+			var rec store.NodeRecord
+			if _, err := store.GetJSON(ctx, n.store.Nodes, k, &rec); err != nil {
+				continue
+			}
+			up := time.Since(time.UnixMilli(rec.Seen)) < staleAfter
+			out.Nodes = append(out.Nodes, api.ClusterNode{Name: rec.Name, DC: rec.DC, URL: rec.URL, Up: up})
+		}
+	}
+	if len(out.Nodes) == 0 {
+		// The bucket cannot be read (or this node has not announced itself
+		// yet): at least this node is here.
+		out.Nodes = append(out.Nodes, api.ClusterNode{Name: n.nodeName(), DC: n.cfg.DC, URL: n.advertisedURL(), Up: true})
+	}
+	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Name < out.Nodes[j].Name })
+	if r.URL.Query().Get("leaders") == "1" && n.cfg.Clustered() {
+		for p := 0; p < n.store.Partitions(); p++ {
+			name := store.StreamName(p)
+			part := api.Partition{Stream: name}
+			if s, err := n.broker.JetStream().Stream(ctx, name); err == nil {
+				if info, err := s.Info(ctx); err == nil && info.Cluster != nil {
+					part.Leader = info.Cluster.Leader
+				}
+			}
+			out.Partitions = append(out.Partitions, part)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := json.NewEncoder(w).Encode(out); err != nil && !errors.Is(err, context.Canceled) {
+		n.log.Debug("write cluster info", "err", err)
+	}
+}
