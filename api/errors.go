@@ -27,6 +27,7 @@ const (
 	CodeOverloaded     Code = "overloaded"      // the node sheds load; retry after RetryAfterMS
 	CodeUnavailable    Code = "unavailable"     // storage temporarily unavailable; retry
 	CodeSlowConsumer   Code = "slow_consumer"   // the WebSocket fell behind and is closed; resync
+	CodeCutOff         Code = "cut_off"         // this node cannot reach the cluster's majority; use another site
 	CodeInternal       Code = "internal"        // a bug or an unexpected failure; details are logged
 )
 
@@ -47,7 +48,7 @@ func (c Code) HTTPStatus() int {
 		return http.StatusConflict
 	case CodeRateLimited:
 		return http.StatusTooManyRequests
-	case CodeOverloaded, CodeUnavailable:
+	case CodeOverloaded, CodeUnavailable, CodeCutOff:
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError

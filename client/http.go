@@ -30,8 +30,9 @@ type request struct {
 	noAuth bool
 }
 
-// do runs r against the current server; on a network error (not an error
-// answer) it retries once on the next server. Server errors are *api.Error.
+// do runs r against the current server; on a network error, or a server
+// cut off from its cluster, it retries once on the next server. Server errors
+// are *api.Error.
 func (c *Client) do(ctx context.Context, r request) error {
 	var body []byte
 	if r.in != nil {
@@ -55,7 +56,10 @@ func (c *Client) do(ctx context.Context, r request) error {
 		var resp *http.Response
 		resp, err = c.roundTrip(ctx, r, base+target, body)
 		if err == nil {
-			return c.decode(resp, r)
+			err = c.decode(resp, r)
+			if e := asAPIError(err); e == nil || e.Code != api.CodeCutOff {
+				return err
+			}
 		}
 		if ctx.Err() != nil {
 			return err
@@ -171,7 +175,7 @@ func seg(what, s string) (string, error) {
 
 // isRetryable reports whether code asks to try again later.
 func isRetryable(c api.Code) bool {
-	return c == api.CodeRateLimited || c == api.CodeOverloaded || c == api.CodeUnavailable
+	return c == api.CodeRateLimited || c == api.CodeOverloaded || c == api.CodeUnavailable || c == api.CodeCutOff
 }
 
 // asAPIError returns err's *api.Error, or nil.

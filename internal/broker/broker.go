@@ -64,6 +64,10 @@ type Broker struct {
 
 	user, pass string // client listener credentials in a cluster
 
+	configuredPeers int
+	peersMu         sync.Mutex
+	seen            map[string]bool // every other server ever seen over a route
+
 	mu    sync.Mutex
 	extra []*nats.Conn
 }
@@ -110,7 +114,10 @@ func Start(cfg Config) (*Broker, error) {
 		}
 		return nil, errors.New("broker: server not ready after 30s")
 	}
-	b := &Broker{srv: srv, log: cfg.Logger, user: user, pass: pass}
+	b := &Broker{srv: srv, log: cfg.Logger, user: user, pass: pass, seen: make(map[string]bool)}
+	if cfg.Cluster != nil {
+		b.configuredPeers = len(cfg.Cluster.Peers)
+	}
 	nc, err := b.dial("dandan-node", nats.ReconnectBufSize(64<<20))
 	if err != nil {
 		srv.Shutdown()
@@ -148,6 +155,10 @@ func clusterOptions(opts *server.Options, c *Cluster, user, pass string) error {
 		NoAdvertise: true,
 		TLSConfig:   c.TLS,
 		TLSTimeout:  5,
+		// Notice a dead link in seconds, not the default minutes: a node
+		// cut off from the others must know it to send its clients away.
+		PingInterval: 2 * time.Second,
+		MaxPingsOut:  3,
 	}
 	scheme := "nats-route"
 	if c.TLS != nil {
@@ -234,6 +245,34 @@ func (b *Broker) WaitMeta(ctx context.Context) error {
 // leader: false on a clustered node cut off from the quorum.
 func (b *Broker) MetaCurrent() bool {
 	return !b.srv.JetStreamIsClustered() || b.srv.JetStreamIsCurrent()
+}
+
+// CutOff reports whether this clustered server reaches at most half of the
+// cluster's servers, itself included, over routes: it is on the minority
+// side of a partition, where nothing can be written. The cluster's size is
+// taken as the larger of its configured peers and the servers ever seen over
+// a route, plus itself.
+func (b *Broker) CutOff() bool {
+	if !b.srv.JetStreamIsClustered() {
+		return false
+	}
+	rz, err := b.srv.Routez(nil)
+	if err != nil {
+		return false
+	}
+	reached := make(map[string]bool)
+	for _, r := range rz.Routes {
+		if r.RemoteName != "" {
+			reached[r.RemoteName] = true
+		}
+	}
+	b.peersMu.Lock()
+	defer b.peersMu.Unlock()
+	for name := range reached {
+		b.seen[name] = true
+	}
+	size := max(b.configuredPeers, len(b.seen)) + 1
+	return len(reached)+1 <= size/2
 }
 
 // Shutdown drains the connection and stops the server. It is idempotent.

@@ -13,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func toolCommands(env Env) []*cobra.Command { return []*cobra.Command{newBench(env)} }
+func toolCommands(env Env) []*cobra.Command {
+	return []*cobra.Command{newBench(env), newCluster(env), newDrill(env)}
+}
 
 func newBench(env Env) *cobra.Command {
 	var (

@@ -68,6 +68,7 @@ type Gateway struct {
 	children  map[string]metricChildren
 
 	closing  atomic.Bool
+	cutOff   atomic.Bool // this node cannot reach the cluster's majority
 	sessions sync.WaitGroup
 	stop     chan struct{}
 	stopped  sync.WaitGroup
@@ -176,6 +177,18 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 }
 
+// SetCutOff tells the gateway whether its node is cut off from the
+// cluster's majority. While it is, every session is closed with cut_off and
+// new ones are refused, so that clients move to a site where they can write;
+// nothing written here could be replicated, so nothing would be
+// acknowledged.
+func (g *Gateway) SetCutOff(cut bool) {
+	if g.cutOff.Swap(cut) == cut || !cut {
+		return
+	}
+	g.each(func(s *session) { s.kill(closeCutOff, string(api.CodeCutOff)) })
+}
+
 // keepalive pings every session and watches for lost live events.
 func (g *Gateway) keepalive() {
 	defer g.stopped.Done()
@@ -271,7 +284,7 @@ func (g *Gateway) register(s *session) bool {
 	rooms := g.svc.Index().UserRooms(s.caller.User)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closing.Load() {
+	if g.closing.Load() || g.cutOff.Load() {
 		return false
 	}
 	add(g.users, s.caller.User, s)

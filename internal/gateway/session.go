@@ -23,7 +23,11 @@ import (
 const (
 	closeUnauthorized = 4001
 	closeSlow         = 4008
+	closeCutOff       = 4503
 )
+
+// errCutOff refuses connections while the node is cut off from the cluster.
+var errCutOff = &api.Error{Code: api.CodeCutOff, Message: "this site is cut off from the cluster; use another", RetryAfterMS: 1000}
 
 // catchUpBatch is how many stored events one read fetches during catch-up.
 const catchUpBatch = 256
@@ -92,6 +96,10 @@ type session struct {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.closing.Load() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if g.cutOff.Load() {
+		httpapi.WriteError(w, errCutOff)
 		return
 	}
 	select {

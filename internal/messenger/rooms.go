@@ -352,7 +352,9 @@ func (s *Service) Summary(ctx context.Context, roomID, user string) (*api.Room, 
 		return nil, s.unavailable("get room", err)
 	}
 	var rc store.ReceiptRecord
-	if _, err := s.st.GetJSON(ctx, s.st.Receipts, store.MemberKey(roomID, user), &rc); err != nil && !errors.Is(err, store.ErrNotFound) {
+	// Any replica's answer will do: a missing receipt is no receipt yet, and
+	// asking the leader would wait out its election after a failure.
+	if _, err := store.GetJSON(ctx, s.st.Receipts, store.MemberKey(roomID, user), &rc); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, s.unavailable("get receipts", err)
 	}
 	members := s.ix.Members(roomID)

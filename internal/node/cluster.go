@@ -15,6 +15,7 @@ import (
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/broker"
 	"github.com/dandanchat/dandan/internal/config"
+	"github.com/dandanchat/dandan/internal/httpapi"
 	"github.com/dandanchat/dandan/internal/store"
 )
 
@@ -116,6 +117,51 @@ func (n *Node) announce(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// watchCutOff checks every quarter second whether the node is cut off from
+// the cluster's majority, and tells the gateway and the HTTP API when that
+// changes. A second of grace keeps a route's reconnection from sending
+// every client away.
+func (n *Node) watchCutOff(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	var since time.Time // when the current cut began, or zero
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cut := n.broker.CutOff()
+		switch {
+		case !cut:
+			since = time.Time{}
+			if n.cutOff.Swap(false) {
+				n.log.Warn("reconnected to the cluster's majority: serving clients again")
+				n.gw.SetCutOff(false)
+			}
+		case since.IsZero():
+			since = time.Now()
+		case time.Since(since) >= time.Second && !n.cutOff.Load():
+			n.cutOff.Store(true)
+			n.log.Warn("cut off from the cluster's majority: sending clients to other sites")
+			n.gw.SetCutOff(true)
+		}
+	}
+}
+
+// unlessCutOff refuses API requests with cut_off while the node is cut off
+// from the cluster, so that clients go to a site where they can write.
+func (n *Node) unlessCutOff(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.cutOff.Load() {
+			httpapi.WriteError(w, &api.Error{Code: api.CodeCutOff,
+				Message: "this site is cut off from the cluster; use another", RetryAfterMS: 1000})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // clusterInfo serves GET /v1/cluster; ?leaders=1 adds each partition's leader.

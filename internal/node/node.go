@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dandanchat/dandan/internal/auth"
@@ -52,6 +53,7 @@ type Node struct {
 	scheme  string
 
 	stopAnnounce context.CancelFunc
+	cutOff       atomic.Bool // cut off from the cluster's majority
 
 	ready    chan struct{}
 	served   chan struct{}
@@ -141,7 +143,7 @@ func (n *Node) start(ctx context.Context) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", n.gw)
-	mux.Handle("/v1/", apiHandler)
+	mux.Handle("/v1/", n.unlessCutOff(apiHandler))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", n.readyz)
 	if cfg.MetricsAddr == "" {
@@ -182,6 +184,9 @@ func (n *Node) start(ctx context.Context) error {
 			close(n.ready)
 			n.log.Info("dandan is ready", "url", n.URL(), "data", cfg.Data, "sync", cfg.Sync,
 				"node", n.nodeName(), "dc", cfg.DC, "replicas", cfg.EffectiveReplicas())
+			if cfg.Clustered() {
+				go n.watchCutOff(actx)
+			}
 			n.announce(actx)
 		case <-n.served:
 		}

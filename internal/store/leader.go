@@ -19,6 +19,9 @@ import (
 // before a compare-and-set, an entry that a direct get says is missing —
 // the store asks the stream leader, which answers only with committed state.
 
+// leaderGetTimeout bounds a read from a stream's leader.
+const leaderGetTimeout = 2 * time.Second
+
 // leaderGet asks stream's leader for one message: by sequence, or the last
 // on subject lastBy. It returns ErrNotFound if there is none.
 func (s *Store) leaderGet(ctx context.Context, stream string, seq uint64, lastBy string) (*jetstream.RawStreamMsg, error) {
@@ -26,11 +29,10 @@ func (s *Store) leaderGet(ctx context.Context, stream string, seq uint64, lastBy
 		Seq    uint64 `json:"seq,omitempty"`
 		LastBy string `json:"last_by_subj,omitempty"`
 	}{seq, lastBy})
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-	}
+	// A stream without a leader (electing one after a failure) does not
+	// answer: give up soon, so the caller's retry can go elsewhere.
+	ctx, cancel := context.WithTimeout(ctx, leaderGetTimeout)
+	defer cancel()
 	m, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
 	if err != nil {
 		return nil, fmt.Errorf("get from %s leader: %w", stream, err)

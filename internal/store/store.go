@@ -210,10 +210,13 @@ func (s *Store) Partitions() int { return s.partitions }
 func StreamName(p int) string { return fmt.Sprintf("MSG_%02d", p) }
 
 // Partition is the partition holding room's events.
-func (s *Store) Partition(room string) int {
+func (s *Store) Partition(room string) int { return PartitionOf(room, s.partitions) }
+
+// PartitionOf is the partition of room among n.
+func PartitionOf(room string, n int) int {
 	h := fnv.New32a()
 	h.Write([]byte(room))
-	return int(h.Sum32() % uint32(s.partitions))
+	return int(h.Sum32() % uint32(n))
 }
 
 // Subject is the stream subject of room's events.
