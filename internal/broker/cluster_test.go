@@ -2,7 +2,14 @@ package broker
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"net"
 	"testing"
 	"time"
@@ -23,6 +30,10 @@ func freeAddr(t *testing.T) string {
 // startCluster starts one broker per data centre, all at once, as a
 // cluster's first start does.
 func startCluster(t *testing.T, secrets []string) []*Broker {
+	return startClusterTLS(t, secrets, nil)
+}
+
+func startClusterTLS(t *testing.T, secrets []string, tlsFor func(i int) *tls.Config) []*Broker {
 	t.Helper()
 	addrs := make([]string, len(secrets))
 	for i := range addrs {
@@ -41,9 +52,13 @@ func startCluster(t *testing.T, secrets []string) []*Broker {
 			}
 		}
 		dir := t.TempDir()
+		var tc *tls.Config
+		if tlsFor != nil {
+			tc = tlsFor(i)
+		}
 		go func(i int) {
 			b, err := Start(Config{Dir: dir, Name: fmt.Sprintf("n%d", i), Cluster: &Cluster{
-				Listen: addrs[i], Peers: peers, DC: fmt.Sprintf("dc%d", i), Secret: secrets[i]}})
+				Listen: addrs[i], Peers: peers, DC: fmt.Sprintf("dc%d", i), Secret: secrets[i], TLS: tc}})
 			if err != nil {
 				t.Errorf("start n%d: %v", i, err)
 			}
@@ -123,4 +138,74 @@ func TestClusterRefusesWrongSecret(t *testing.T) {
 	if bs[2].MetaCurrent() {
 		t.Error("n2, refused by the others, says it is in touch with a meta leader")
 	}
+}
+
+// TestClusterRoutesOverTLS checks that routes form over mutual TLS with
+// certificates from the cluster's CA, and that a node whose certificate
+// another CA signed is kept out even with the right secret.
+func TestClusterRoutesOverTLS(t *testing.T) {
+	good, other := newCA(t), newCA(t)
+	secret := "0123456789abcdef-secret"
+	bs := startClusterTLS(t, []string{secret, secret, secret}, func(i int) *tls.Config {
+		ca := good
+		if i == 2 {
+			ca = other
+		}
+		return &tls.Config{Certificates: []tls.Certificate{ca.issue(t)}, RootCAs: good.pool, ClientCAs: good.pool,
+			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bs[0].WaitMeta(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	for i, b := range bs {
+		if n := b.srv.NumRoutes(); (i < 2 && n == 0) || (i == 2 && n != 0) {
+			t.Errorf("n%d has %d routes", i, n)
+		}
+	}
+}
+
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+func newCA(t *testing.T) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dandan test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pool: pool}
+}
+
+// issue returns a certificate for 127.0.0.1, good for both ends of a route.
+func (ca *testCA) issue(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "node"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -84,7 +85,12 @@ saved in the session file, replacing any previous one.`,
 }
 
 func (cn *conn) saveAndPrint(s *api.Session, what string) error {
-	p, err := saveSession(cn.env, s, cn.Servers())
+	// Remember every site's address, not just the one given, so that later
+	// commands fail over to the others.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	servers, _ := cn.DiscoverServers(ctx)
+	p, err := saveSession(cn.env, s, servers)
 	if err != nil {
 		return fmt.Errorf("%s, but the session could not be saved: %w", what, err)
 	}

@@ -338,6 +338,21 @@ func TestValidate(t *testing.T) {
 		{"metrics bad", func(c *Config) { c.MetricsAddr = "9090" }, `--metrics-addr must be host:port or "": address 9090: missing port in address`},
 		{"metrics same", func(c *Config) { c.MetricsAddr = c.HTTP }, `--metrics-addr must differ from --http (leave it "" to serve /metrics there)`},
 		{"metrics free ports", func(c *Config) { c.HTTP, c.MetricsAddr = ":0", ":0" }, ""},
+		{"cluster ok", cluster(func(c *Config) {}), ""},
+		{"cluster no secret", cluster(func(c *Config) { c.ClusterSecret = "short" }),
+			"--cluster-secret must be at least 16 characters in a cluster (routes are always authenticated)"},
+		{"cluster no dc", cluster(func(c *Config) { c.DC = "" }),
+			"--dc must be set in a cluster: letters, digits, '-' or '_', up to 32"},
+		{"cluster bad node", cluster(func(c *Config) { c.Node = "a b" }),
+			"--node must be set in a cluster: letters, digits, '-' or '_', up to 32"},
+		{"cluster bad peer", cluster(func(c *Config) { c.Peers = "10.0.0.2:7422, nope" }),
+			`--peers must be host:port addresses separated by commas: "nope": address nope: missing port in address`},
+		{"cluster half tls", cluster(func(c *Config) { c.ClusterTLSCert = "c.pem" }),
+			"--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca must be set together"},
+		{"peers without cluster", func(c *Config) { c.Peers = "10.0.0.2:7422" }, "--peers needs --cluster (the route listen address)"},
+		{"advertise bad", func(c *Config) { c.Advertise = "dc1.example:8080" },
+			`--advertise must be an http or https URL like https://dc1.chat.example, not "dc1.example:8080"`},
+		{"replicas", func(c *Config) { c.Replicas = 7 }, "--replicas must be between 0 and 5"},
 		{"several", func(c *Config) { c.Partitions, c.LogFormat = 0, "" },
 			"--log-format must be one of [\"text\" \"json\"], not \"\"\n--partitions must be between 1 and 1024"},
 	}
@@ -357,6 +372,40 @@ func TestValidate(t *testing.T) {
 }
 
 // Errors name options the way the user set them.
+// cluster returns modify applied to a valid cluster configuration.
+func cluster(modify func(c *Config)) func(c *Config) {
+	return func(c *Config) {
+		c.Cluster, c.Peers, c.DC, c.Node = "0.0.0.0:7422", "10.0.0.2:7422,10.0.0.3:7422", "dc1", "dc1-a"
+		c.ClusterSecret = "0123456789abcdef"
+		modify(c)
+	}
+}
+
+func TestClusterDefaults(t *testing.T) {
+	c, err := Load(flags(t, "--cluster=127.0.0.1:7422", "--dc=dc1", "--node=n1"),
+		env(map[string]string{"DANDAN_CLUSTER_SECRET": "0123456789abcdef"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sync != "always" || c.EffectiveReplicas() != 3 {
+		t.Errorf("cluster: sync %q, replicas %d; want always, 3", c.Sync, c.EffectiveReplicas())
+	}
+	if strings.Contains(c.Describe(), "0123456789abcdef") {
+		t.Error("Describe shows the cluster secret")
+	}
+	c, err = Load(flags(t, "--cluster=127.0.0.1:7422", "--dc=dc1", "--node=n1", "--sync=1s", "--replicas=5"),
+		env(map[string]string{"DANDAN_CLUSTER_SECRET": "0123456789abcdef"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sync != "1s" || c.EffectiveReplicas() != 5 {
+		t.Errorf("explicit: sync %q, replicas %d; want 1s, 5", c.Sync, c.EffectiveReplicas())
+	}
+	if d := Default(); d.Sync != "default" || d.EffectiveReplicas() != 1 {
+		t.Errorf("single node: sync %q, replicas %d; want default, 1", d.Sync, d.EffectiveReplicas())
+	}
+}
+
 func TestValidateLabels(t *testing.T) {
 	path := writeFile(t, "max_room_members = 1\n")
 	_, err := Load(flags(t, "--log-format=xml"), env(map[string]string{

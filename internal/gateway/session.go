@@ -78,8 +78,9 @@ type session struct {
 	dead     bool
 	inflight chan struct{}
 
-	lmu   sync.Mutex
-	lanes map[string][]func(context.Context) // per room: sends waiting their turn
+	lmu    sync.Mutex
+	lanes  map[string][]laneItem // per room: sends waiting their turn
+	queued int                   // items in all lanes
 
 	// Owned by the writer goroutine.
 	wbuf    []byte // the WebSocket message being assembled
@@ -229,7 +230,9 @@ func (s *session) handle(f *api.ClientFrame) {
 			s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: e})
 			return
 		}
-		s.inRoomOrder(f.Room, func(ctx context.Context) {
+		s.inRoomOrder(f.Room, func(e *api.Error) {
+			s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: e})
+		}, func(ctx context.Context) error {
 			start := time.Now()
 			var ack *api.Ack
 			var err error
@@ -245,10 +248,11 @@ func (s *session) handle(f *api.ClientFrame) {
 			if err != nil {
 				g.m.Refused.WithLabelValues(string(api.CodeOf(err))).Inc()
 				s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: api.AsError(err)})
-				return
+				return err
 			}
 			g.stored(f.Type).Inc()
 			s.push(item{kind: itemFrame, frame: ackFrame(ack)})
+			return nil
 		})
 	case api.FrameReceipt:
 		s.async(func(ctx context.Context) {
@@ -260,44 +264,82 @@ func (s *session) handle(f *api.ClientFrame) {
 	}
 }
 
-// inRoomOrder runs f after every earlier call for the same room of this
-// session has finished, so that a device's pipelined sends to one room are
-// stored in the order it sent them, while sends to different rooms proceed
-// in parallel. It counts against MaxInFlight like async.
-func (s *session) inRoomOrder(room string, f func(ctx context.Context)) {
-	select {
-	case s.inflight <- struct{}{}:
-	case <-s.ctx.Done():
+// laneItem is a send waiting in its room's lane: run stores it and answers
+// (returning the error it answered with); fail answers without storing.
+type laneItem struct {
+	run  func(context.Context) error
+	fail func(*api.Error)
+}
+
+// maxQueuedPerSlot bounds the sends waiting in a session's lanes, per
+// MaxInFlight slot.
+const maxQueuedPerSlot = 4
+
+// errLanesFull refuses a send when too many wait in the session's lanes.
+var errLanesFull = &api.Error{Code: api.CodeOverloaded, Message: "too many sends waiting; retry", RetryAfterMS: 500}
+
+// inRoomOrder runs a send after every earlier one of this session for the
+// same room has finished, so that a device's pipelined sends to one room
+// are stored in the order it sent them, while sends to different rooms
+// proceed in parallel, at most MaxInFlight at once. Waiting sends hold no
+// slot: a room whose stream is electing a leader must not hold up the
+// session's other rooms. When a send fails with unavailable, the sends
+// queued behind it in its lane are answered the same at once instead of
+// each waiting out its own timeout; the client resends them.
+func (s *session) inRoomOrder(room string, fail func(*api.Error), run func(context.Context) error) {
+	s.lmu.Lock()
+	if s.queued >= maxQueuedPerSlot*cap(s.inflight) {
+		s.lmu.Unlock()
+		fail(errLanesFull)
 		return
 	}
-	s.lmu.Lock()
 	if s.lanes == nil {
-		s.lanes = make(map[string][]func(context.Context))
+		s.lanes = make(map[string][]laneItem)
 	}
 	q, busy := s.lanes[room]
-	s.lanes[room] = append(q, f)
+	s.lanes[room] = append(q, laneItem{run: run, fail: fail})
+	s.queued++
 	s.lmu.Unlock()
 	if busy {
 		return
 	}
-	go func() {
-		for {
-			s.lmu.Lock()
-			q := s.lanes[room]
-			if len(q) == 0 {
-				delete(s.lanes, room)
-				s.lmu.Unlock()
-				return
-			}
-			next := q[0]
-			q[0] = nil
-			s.lanes[room] = q[1:]
+	go s.runLane(room)
+}
+
+func (s *session) runLane(room string) {
+	for {
+		s.lmu.Lock()
+		q := s.lanes[room]
+		if len(q) == 0 {
+			delete(s.lanes, room)
 			s.lmu.Unlock()
-			// No per-call deadline: every store call has its own timeout.
-			next(s.ctx)
-			<-s.inflight
+			return
 		}
-	}()
+		next := q[0]
+		q[0] = laneItem{}
+		s.lanes[room] = q[1:]
+		s.queued--
+		s.lmu.Unlock()
+		select {
+		case s.inflight <- struct{}{}:
+		case <-s.ctx.Done():
+			continue // the session ends: drain without running
+		}
+		// No per-call deadline: every store call has its own timeout.
+		err := next.run(s.ctx)
+		<-s.inflight
+		if api.CodeOf(err) != api.CodeUnavailable {
+			continue
+		}
+		s.lmu.Lock()
+		waiting := s.lanes[room]
+		s.lanes[room] = nil // still busy: this goroutine goes on
+		s.queued -= len(waiting)
+		s.lmu.Unlock()
+		for _, it := range waiting {
+			it.fail(api.AsError(err))
+		}
+	}
 }
 
 // async runs f in its own goroutine, at most MaxInFlight at once per

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/store"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // heads caches each room's last stored event on this node. Appends to one
@@ -83,7 +84,12 @@ func (s *Service) append(ctx context.Context, ev *api.Event) (*api.Ack, error) {
 			continue
 		}
 		if err != nil {
-			h.loaded = false // the event may or may not be stored: reload
+			// No stream answered (it is electing a leader): nothing was
+			// stored and the head is still right. Otherwise the event may or
+			// may not be stored: reload the head before the next append.
+			if !errors.Is(err, jetstream.ErrNoStreamResponse) {
+				h.loaded = false
+			}
 			return nil, s.unavailable("append", err)
 		}
 		if dup {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -91,10 +92,14 @@ func (n *Node) nodeName() string {
 	return "dandan"
 }
 
-// advertisedURL is where clients reach this node.
+// advertisedURL is where clients reach this node: --advertise, or the
+// listen URL unless that names no host (0.0.0.0), which clients cannot use.
 func (n *Node) advertisedURL() string {
 	if n.cfg.Advertise != "" {
 		return n.cfg.Advertise
+	}
+	if a, ok := n.ln.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		return ""
 	}
 	return n.URL()
 }
@@ -176,11 +181,14 @@ func (n *Node) clusterInfo(w http.ResponseWriter, r *http.Request) {
 			if _, err := store.GetJSON(ctx, n.store.Nodes, k, &rec); err != nil {
 				continue
 			}
+			if rec.URL == "" {
+				continue // listening on every interface without --advertise
+			}
 			up := time.Since(time.UnixMilli(rec.Seen)) < staleAfter
 			out.Nodes = append(out.Nodes, api.ClusterNode{Name: rec.Name, DC: rec.DC, URL: rec.URL, Up: up})
 		}
 	}
-	if len(out.Nodes) == 0 {
+	if len(out.Nodes) == 0 && n.advertisedURL() != "" {
 		// The bucket cannot be read (or this node has not announced itself
 		// yet): at least this node is here.
 		out.Nodes = append(out.Nodes, api.ClusterNode{Name: n.nodeName(), DC: n.cfg.DC, URL: n.advertisedURL(), Up: true})

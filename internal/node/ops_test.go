@@ -3,6 +3,7 @@ package node_test
 import (
 	"bufio"
 	"errors"
+	"github.com/dandanchat/dandan/api"
 	"net/http"
 	"strconv"
 	"strings"
@@ -91,5 +92,31 @@ func TestShutdownDrainsSessions(t *testing.T) {
 	}
 	if e := messages(collect(t, lb, room.ID, 1, 20*time.Second)); len(e) != 1 || e[0].Text != "queued while down" {
 		t.Fatalf("bob got %+v", e)
+	}
+}
+
+// TestClusterInfoSingleNode checks /v1/cluster on a single node: it lists
+// itself, needs no sign-in, and the SDK's discovery adds nothing else.
+func TestClusterInfoSingleNode(t *testing.T) {
+	n := testnode.Start(t)
+	c := n.Client(t)
+	var info *api.Cluster
+	var err error
+	// The node announces itself just after it is ready.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if info, err = c.Cluster(ctx(t)); err == nil && len(info.Nodes) == 1 {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "http://" + n.Config.HTTP
+	if info.Node != "dandan" || len(info.Nodes) != 1 || info.Nodes[0].URL != want || !info.Nodes[0].Up || len(info.Partitions) != 0 {
+		t.Fatalf("cluster = %+v, want one node dandan at %s, up", info, want)
+	}
+	servers, err := c.DiscoverServers(ctx(t))
+	if err != nil || len(servers) != 1 || servers[0] != want {
+		t.Fatalf("DiscoverServers = %v, %v; want [%s]", servers, err, want)
 	}
 }

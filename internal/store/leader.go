@@ -20,7 +20,7 @@ import (
 // the store asks the stream leader, which answers only with committed state.
 
 // leaderGetTimeout bounds a read from a stream's leader.
-const leaderGetTimeout = 2 * time.Second
+const leaderGetTimeout = time.Second
 
 // leaderGet asks stream's leader for one message: by sequence, or the last
 // on subject lastBy. It returns ErrNotFound if there is none.
