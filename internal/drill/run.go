@@ -400,18 +400,23 @@ func (r *run) histories(ctx context.Context) (map[string][]api.Event, error) {
 	out := make(map[string][]api.Event, len(r.rooms))
 	for _, room := range r.rooms {
 		u := r.users[r.members[room][len(r.members[room])-1]]
-		var all []api.Event
-		var after uint64
+		// Page backwards from the newest event to the first.
+		var pages [][]api.Event
+		var before uint64
 		for {
-			pg, err := u.cl.History(ctx, room, client.HistoryQuery{After: after, Limit: api.MaxPageLimit})
+			pg, err := u.cl.History(ctx, room, client.HistoryQuery{Before: before, Limit: api.MaxPageLimit})
 			if err != nil {
 				return nil, fmt.Errorf("drill: history of %s: %w", room, err)
 			}
-			all = append(all, pg.Events...)
+			pages = append(pages, pg.Events)
 			if len(pg.Events) == 0 || !pg.HasMore {
 				break
 			}
-			after = pg.Events[len(pg.Events)-1].Seq
+			before = pg.Events[0].Seq
+		}
+		var all []api.Event
+		for i := len(pages) - 1; i >= 0; i-- {
+			all = append(all, pages[i]...)
 		}
 		out[room] = all
 	}
