@@ -32,6 +32,7 @@ func (r *Result) WriteHTML(w io.Writer) error {
 	add("rto_max_ms", ms(r.RTOMaxMS), false)
 	add("unaffected rooms", rooms(r.UnaffectedRooms, r.UnaffectedGapMaxMS), false)
 	add("affected rooms", rooms(r.AffectedRooms, r.AffectedGapMaxMS), false)
+	add("longest room gap before the failure", ms(r.BaselineGapMaxMS), false)
 	add("catch_up_ms", ms(r.CatchUpMS), false)
 	add("send_ack p50 / p99", fmt.Sprintf("%.1f / %.1f ms", finite(r.SendAckP50MS), finite(r.SendAckP99MS)), false)
 	add("rate", fmt.Sprintf("%.0f msg/s", finite(r.Rate)), false)

@@ -37,7 +37,10 @@ type Result struct {
 	UnaffectedGapMaxMS float64 `json:"unaffected_gap_max_ms"`
 	AffectedRooms      int     `json:"affected_rooms"`
 	AffectedGapMaxMS   float64 `json:"affected_gap_max_ms"`
-	CatchUpMS          float64 `json:"catch_up_ms"` // from restart (or heal) until the data centre serves again, up to date
+	// The same before the failure, in all rooms: the gap the load's own
+	// pacing makes, against which the two above compare.
+	BaselineGapMaxMS float64 `json:"baseline_gap_max_ms"`
+	CatchUpMS        float64 `json:"catch_up_ms"` // from restart (or heal) until the data centre serves again, up to date
 
 	SendAckP50MS float64 `json:"send_ack_p50_ms"`
 	SendAckP99MS float64 `json:"send_ack_p99_ms"`
@@ -88,13 +91,13 @@ func (r *Result) WriteText(w io.Writer) error {
   sent %d, acknowledged %d, unacknowledged at the end %d
   lost %d (undelivered pairs %d), duplicated %d, reordered %d
   RTO per sender: p99 %.0f ms, max %.0f ms
-  longest gap in a room: %.0f ms in %d rooms led outside %s, %.0f ms in %d rooms led inside
+  longest gap in a room: %.0f ms in %d rooms led outside %s, %.0f ms in %d rooms led inside (%.0f ms before the failure)
   catch-up after %s: %.0f ms
   send→ack latency: p50 %.1f ms, p99 %.1f ms
 `, r.Scenario, verdict, r.DCs, r.Users, r.Rooms, r.Rate, time.Duration(r.LoadMS)*time.Millisecond,
 		r.Victim, what, time.Duration(r.FailAtMS)*time.Millisecond, time.Duration(r.HealAtMS)*time.Millisecond,
 		r.Sent, r.Acked, r.Unacked, r.Lost, r.Undelivered, r.Duplicated, r.Reordered, r.RTOP99MS, r.RTOMaxMS,
-		r.UnaffectedGapMaxMS, r.UnaffectedRooms, r.Victim, r.AffectedGapMaxMS, r.AffectedRooms,
+		r.UnaffectedGapMaxMS, r.UnaffectedRooms, r.Victim, r.AffectedGapMaxMS, r.AffectedRooms, r.BaselineGapMaxMS,
 		map[bool]string{true: "healing", false: "restart"}[r.Scenario == "partition"], r.CatchUpMS,
 		r.SendAckP50MS, r.SendAckP99MS)
 	for _, p := range r.Problems {

@@ -567,7 +567,12 @@ func (r *run) roomGaps(res *Result, affected map[string]bool) {
 			per[s.room] = append(per[s.room], s.acked)
 		}
 	}
+	// Before the failure, after a second of warm-up.
+	bfrom, bto := r.t0.Add(time.Second), r.t0.Add(time.Duration(res.FailAtMS)*time.Millisecond-time.Second)
 	for _, room := range r.rooms {
+		if bto.After(bfrom) {
+			res.BaselineGapMaxMS = max(res.BaselineGapMaxMS, msOf(longestGap(per[room], bfrom, bto)))
+		}
 		g := msOf(longestGap(per[room], from, to))
 		if affected[room] {
 			res.AffectedGapMaxMS = max(res.AffectedGapMaxMS, g)
