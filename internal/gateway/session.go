@@ -328,8 +328,8 @@ func (s *session) runLane(room string) {
 		// No per-call deadline: every store call has its own timeout.
 		err := next.run(s.ctx)
 		<-s.inflight
-		if api.CodeOf(err) != api.CodeUnavailable {
-			continue
+		if api.CodeOf(err) != api.CodeUnavailable || err == messenger.ErrRoomBusy {
+			continue // only a storage failure fails the rest of the lane
 		}
 		s.lmu.Lock()
 		waiting := s.lanes[room]

@@ -14,17 +14,19 @@ package localcluster
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -357,18 +359,26 @@ func (n *Node) Running() bool {
 	}
 }
 
+// freeAddr returns an address with a port that is free now, chosen below
+// the range the kernel hands out for port 0 (32768 and up by default on
+// Linux). A node's port must stay free from when it is chosen until the
+// node binds it, possibly after a restart; the links and each node's own
+// loopback listener take kernel-chosen ports, which then cannot collide.
 func freeAddr(host string) (string, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", err
+	for range 200 {
+		addr := net.JoinHostPort(host, strconv.Itoa(20000+rand.IntN(12000)))
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			ln.Close()
+			return addr, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", errors.New("localcluster: no free port between 20000 and 32000")
 }
 
 func randomHex(n int) string {
 	b := make([]byte, n)
-	_, _ = rand.Read(b)
+	_, _ = crand.Read(b)
 	return hex.EncodeToString(b)
 }
 

@@ -3,8 +3,10 @@ package messenger
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/store"
@@ -51,8 +53,30 @@ func (h *heads) known(room string) uint64 {
 	return r.seq.Load()
 }
 
+// headWait bounds how long an append that lost a compare-and-set waits for
+// the read model to show the event that beat it.
+const headWait = 50 * time.Millisecond
+
+// catchUpHead moves h to the read model's head of room if the read model has
+// seen a later event than h (appended through another node), and reports
+// whether it did. The read model holds only committed events, so its head
+// is a sound expectation; the compare-and-set still decides.
+func (s *Service) catchUpHead(h *head, room string) bool {
+	last := s.ix.LastSeq(room)
+	if last <= h.Seq {
+		return false
+	}
+	sseq, ok := s.ix.StreamSeq(room, last)
+	if !ok {
+		return false
+	}
+	h.Head = store.Head{Seq: last, StreamSeq: sseq}
+	h.seq.Store(last)
+	return true
+}
+
 // maxAppendAttempts bounds the compare-and-set retries of one append.
-const maxAppendAttempts = 16
+const maxAppendAttempts = 32
 
 // append assigns ev the room's next seq and stores it, deduplicated by
 // (room, sender, client id). A repeated client id returns the first ack.
@@ -65,6 +89,9 @@ func (s *Service) append(ctx context.Context, ev *api.Event) (*api.Ack, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for attempt := 0; attempt < maxAppendAttempts; attempt++ {
+		if h.loaded {
+			s.catchUpHead(h, ev.Room)
+		}
 		if !h.loaded {
 			hd, err := s.st.LoadHead(ctx, ev.Room)
 			if err != nil {
@@ -80,7 +107,20 @@ func (s *Service) append(ctx context.Context, ev *api.Event) (*api.Ack, error) {
 		}
 		sseq, dup, err := s.st.Append(ctx, ev, msgID, h.StreamSeq)
 		if errors.Is(err, store.ErrWrongLast) {
-			h.loaded = false // another node (or a lost ack) moved the room on
+			// Another node (or a lost ack) moved the room on. This node's
+			// read model learns of that event within milliseconds; wait a
+			// moment for it rather than ask the leader.
+			wctx, cancel := context.WithTimeout(ctx, headWait)
+			_, ok := s.ix.WaitSeq(wctx, ev.Room, h.Seq+1)
+			cancel()
+			if !ok || !s.catchUpHead(h, ev.Room) {
+				h.loaded = false
+			}
+			// Two nodes appending to one room in lockstep would keep
+			// beating each other: a short random pause breaks the tie.
+			if attempt > 0 {
+				time.Sleep(rand.N(time.Duration(attempt) * time.Millisecond))
+			}
 			continue
 		}
 		if err != nil {
@@ -103,5 +143,10 @@ func (s *Service) append(ctx context.Context, ev *api.Event) (*api.Ack, error) {
 		h.seq.Store(ev.Seq)
 		return &api.Ack{ID: ev.ClientID, Room: ev.Room, Seq: ev.Seq, Time: ev.Time}, nil
 	}
-	return nil, &api.Error{Code: api.CodeUnavailable, Message: "the room is busy, retry", RetryAfterMS: 100}
+	return nil, ErrRoomBusy
 }
+
+// ErrRoomBusy answers an append that lost the compare-and-set on its room's
+// head maxAppendAttempts times in a row, to appends through other nodes. It
+// is not a storage failure: the room is writable, only contended.
+var ErrRoomBusy = &api.Error{Code: api.CodeUnavailable, Message: "the room is busy, retry", RetryAfterMS: 100}
