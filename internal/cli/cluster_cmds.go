@@ -166,7 +166,7 @@ func drillCommand(env Env, scenario, short, long string) *cobra.Command {
 	f.Float64Var(&o.Rate, "rate", 100, "messages per second, all senders together")
 	f.IntVar(&o.UsersPerDC, "users-per-dc", 4, "synthetic users homed in each data centre")
 	f.IntVar(&o.DCs, "dcs", 3, "data centres")
-	f.StringVar(&o.Victim, "victim", "dc1", "the data centre that fails")
+	f.StringVar(&o.Victim, "victim", drill.Auto, `the data centre that fails, e.g. dc1; "auto": the one leading the most rooms' streams`)
 	f.DurationVar(&o.Latency, "latency", 0, "one-way delay added between data centres")
 	f.StringVar(&o.Dir, "data", "", "directory for the cluster (default: a temporary one, removed afterwards)")
 	f.BoolVar(&keep, "keep", false, "keep the temporary directory (node logs) afterwards")

@@ -26,6 +26,11 @@ const (
 	Partition = "partition"
 )
 
+// Auto as Options.Victim picks, when the failure begins, the data centre
+// that leads the streams of the most rooms, so that the drill always
+// includes leader elections.
+const Auto = "auto"
+
 // Options describe a drill. Zero values mean the defaults.
 type Options struct {
 	Scenario   string        // DCLoss or Partition
@@ -35,7 +40,7 @@ type Options struct {
 	Duration   time.Duration // how long the load runs; default 60s
 	FailAt     time.Duration // when the failure begins; default Duration/4
 	HealAt     time.Duration // when the data centre comes back; default FailAt + Duration/3
-	Victim     string        // the data centre that fails; default "dc1"
+	Victim     string        // the data centre that fails, or "auto" (the default): the one leading the most rooms' streams
 	Latency    time.Duration // one-way delay between data centres
 	Dir        string        // the cluster's data and logs; required
 	Exe        string        // the dandan binary (default: this executable)
@@ -68,7 +73,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.HealAt = o.FailAt + o.Duration/3
 	}
 	if o.Victim == "" {
-		o.Victim = "dc1"
+		o.Victim = Auto
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
@@ -95,7 +100,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	victimOK := false
+	victimOK := o.Victim == Auto
 	for d := 1; d <= o.DCs; d++ {
 		victimOK = victimOK || o.Victim == fmt.Sprintf("dc%d", d)
 	}

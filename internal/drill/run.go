@@ -3,6 +3,7 @@ package drill
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -293,6 +294,7 @@ func (r *run) failAndHeal(ctx context.Context, res *Result) (map[string]bool, er
 	if err != nil {
 		return nil, err
 	}
+	res.Victim = r.o.Victim
 	res.AffectedRooms, res.UnaffectedRooms = len(affected), len(r.rooms)-len(affected)
 	res.FailAtMS = time.Since(r.t0).Milliseconds()
 	if r.o.Scenario == DCLoss {
@@ -327,7 +329,8 @@ func (r *run) failAndHeal(ctx context.Context, res *Result) (map[string]bool, er
 }
 
 // affectedRooms asks a node outside the victim which node leads each
-// message stream, and returns the rooms led from the victim.
+// message stream, and returns the rooms led from the victim. An automatic
+// victim is chosen here: the data centre leading the most rooms.
 func (r *run) affectedRooms(ctx context.Context) (map[string]bool, error) {
 	var info api.Cluster
 	var err error
@@ -345,6 +348,21 @@ func (r *run) affectedRooms(ctx context.Context) (map[string]bool, error) {
 	dcOf := make(map[string]string)
 	for _, n := range info.Nodes {
 		dcOf[n.Name] = n.DC
+	}
+	if len(info.Partitions) == 0 {
+		return nil, errors.New("drill: the cluster did not list its stream leaders")
+	}
+	if r.o.Victim == Auto {
+		led := make(map[string]int)
+		for _, room := range r.rooms {
+			led[dcOf[info.Partitions[store.PartitionOf(room, len(info.Partitions))].Leader]]++
+		}
+		r.o.Victim = r.c.DCs()[0]
+		for _, dc := range r.c.DCs() {
+			if led[dc] > led[r.o.Victim] {
+				r.o.Victim = dc
+			}
+		}
 	}
 	out := make(map[string]bool)
 	for _, room := range r.rooms {

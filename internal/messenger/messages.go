@@ -19,7 +19,7 @@ func (s *Service) Send(ctx context.Context, c Caller, roomID string, r api.SendR
 	if err := s.authorize(ctx, roomID, c.User); err != nil {
 		return nil, err
 	}
-	return s.append(ctx, &api.Event{Room: roomID, Type: api.EventMessage, Sender: c.User,
+	return s.appendAnywhere(ctx, &api.Event{Room: roomID, Type: api.EventMessage, Sender: c.User,
 		ClientID: r.ID, Text: r.Text, ReplyTo: r.ReplyTo})
 }
 
@@ -38,7 +38,7 @@ func (s *Service) Edit(ctx context.Context, c Caller, roomID string, target uint
 	if orig.Sender != c.User {
 		return nil, api.Errorf(api.CodeForbidden, "only its sender can edit a message")
 	}
-	return s.append(ctx, &api.Event{Room: roomID, Type: api.EventEdit, Sender: c.User,
+	return s.appendAnywhere(ctx, &api.Event{Room: roomID, Type: api.EventEdit, Sender: c.User,
 		ClientID: r.ID, Text: r.Text, Target: target})
 }
 
@@ -57,7 +57,7 @@ func (s *Service) Delete(ctx context.Context, c Caller, roomID string, target ui
 			return nil, api.Errorf(api.CodeForbidden, "only its sender or an admin can delete a message")
 		}
 	}
-	return s.append(ctx, &api.Event{Room: roomID, Type: api.EventDelete, Sender: c.User,
+	return s.appendAnywhere(ctx, &api.Event{Room: roomID, Type: api.EventDelete, Sender: c.User,
 		ClientID: clientID, Target: target})
 }
 

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/dandanchat/dandan/api"
@@ -45,6 +46,7 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	heads *heads
+	fwd   atomic.Pointer[forwarding] // nil on a single node
 }
 
 // New returns a Service.

@@ -55,7 +55,7 @@ func (s *Service) CreateDirect(ctx context.Context, c Caller, other string) (*ap
 		}
 	}
 	if created {
-		if _, err := s.append(ctx, &api.Event{Room: id, Type: api.EventRoomCreated, Sender: c.User,
+		if _, err := s.appendAnywhere(ctx, &api.Event{Room: id, Type: api.EventRoomCreated, Sender: c.User,
 			Kind: api.RoomDirect, ClientID: "created"}); err != nil {
 			return nil, err
 		}
@@ -90,7 +90,7 @@ func (s *Service) CreateGroup(ctx context.Context, c Caller, r api.CreateGroupRe
 	if err := s.addMember(ctx, id, c.User, api.RoleAdmin); err != nil {
 		return nil, s.unavailable("add member", err)
 	}
-	if _, err := s.append(ctx, &api.Event{Room: id, Type: api.EventRoomCreated, Sender: c.User,
+	if _, err := s.appendAnywhere(ctx, &api.Event{Room: id, Type: api.EventRoomCreated, Sender: c.User,
 		Kind: api.RoomGroup, Name: r.Name, ClientID: "created"}); err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func (s *Service) invite(ctx context.Context, c Caller, roomID string, users []s
 			return added, s.unavailable("add member", err)
 		}
 		current++
-		if _, err := s.append(ctx, &api.Event{Room: roomID, Type: api.EventMemberJoined, Sender: c.User,
+		if _, err := s.appendAnywhere(ctx, &api.Event{Room: roomID, Type: api.EventMemberJoined, Sender: c.User,
 			User: u.ID, ClientID: "join-" + u.ID + "-" + auth.NewID('j')}); err != nil {
 			return added, err
 		}
@@ -234,7 +234,7 @@ func (s *Service) Leave(ctx context.Context, c Caller, roomID string) error {
 
 func (s *Service) removeMember(ctx context.Context, c Caller, roomID, user, evType string) error {
 	// The event first, while the user is still a member and so receives it.
-	if _, err := s.append(ctx, &api.Event{Room: roomID, Type: evType, Sender: c.User, User: user,
+	if _, err := s.appendAnywhere(ctx, &api.Event{Room: roomID, Type: evType, Sender: c.User, User: user,
 		ClientID: "out-" + user + "-" + auth.NewID('j')}); err != nil {
 		return err
 	}
@@ -287,7 +287,7 @@ func (s *Service) Rename(ctx context.Context, c Caller, roomID, name string) (*a
 	}); err != nil {
 		return nil, s.unavailable("rename", err)
 	}
-	if _, err := s.append(ctx, &api.Event{Room: roomID, Type: api.EventRoomRenamed, Sender: c.User,
+	if _, err := s.appendAnywhere(ctx, &api.Event{Room: roomID, Type: api.EventRoomRenamed, Sender: c.User,
 		Name: name, ClientID: "rename-" + auth.NewID('j')}); err != nil {
 		return nil, err
 	}

@@ -52,8 +52,9 @@ type Node struct {
 	ln      net.Listener
 	scheme  string
 
-	stopAnnounce context.CancelFunc
-	cutOff       atomic.Bool // cut off from the cluster's majority
+	stopAnnounce   context.CancelFunc
+	stopForwarding context.CancelFunc
+	cutOff         atomic.Bool // cut off from the cluster's majority
 
 	ready    chan struct{}
 	served   chan struct{}
@@ -118,6 +119,17 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	n.svc = messenger.New(n.store, n.index, b.Conn(), messenger.Config{MaxRoomMembers: cfg.MaxRoomMembers, Password: pw}, n.log)
 
+	if cfg.Clustered() {
+		fwConn, err := b.Connect("dandan-forward")
+		if err != nil {
+			return err
+		}
+		fctx, cancel := context.WithCancel(context.Background())
+		n.stopForwarding = cancel
+		if err := n.svc.StartForwarding(fctx, n.nodeName(), fwConn, b.JetStream()); err != nil {
+			return err
+		}
+	}
 	sendLimit := limiter(cfg.SendRate, cfg.SendBurst)
 	gwConn, err := b.Connect("dandan-gateway")
 	if err != nil {
@@ -253,6 +265,9 @@ func (n *Node) stopComponents(ctx context.Context) error {
 	var errs []error
 	if n.stopAnnounce != nil {
 		n.stopAnnounce()
+	}
+	if n.stopForwarding != nil {
+		defer n.stopForwarding() // after the sessions: their sends may still forward
 	}
 	if n.http != nil {
 		done := make(chan error, 1)
