@@ -9,9 +9,12 @@ package testnode
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +61,13 @@ func freeAddr(t testing.TB) string {
 
 func (n *Node) start(t testing.TB) {
 	t.Helper()
+	if err := n.run(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run starts the node and waits until it is ready.
+func (n *Node) run() error {
 	level := slog.LevelWarn
 	if os.Getenv("DANDAN_TEST_LOG") != "" {
 		level = slog.LevelDebug
@@ -65,7 +75,7 @@ func (n *Node) start(t testing.TB) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	nd, err := node.New(n.Config, log.With("node", n.Config.HTTP))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	// The previous process's port may linger briefly after a restart.
 	deadline := time.Now().Add(10 * time.Second)
@@ -78,14 +88,69 @@ func (n *Node) start(t testing.TB) {
 		nd, _ = node.New(n.Config, log)
 	}
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	select {
 	case <-nd.Ready():
-	case <-time.After(30 * time.Second):
-		t.Fatal("node not ready after 30s")
+	case <-time.After(60 * time.Second):
+		return errors.New("node not ready after 60s")
 	}
 	n.Node = nd
+	return nil
+}
+
+// StartCluster starts a cluster of one node per data centre (dc1, dc2, …),
+// all at once, and waits until every node is ready. Every stream and bucket
+// has one replica in each of the first three data centres.
+func StartCluster(t testing.TB, dcs int, opts ...Option) []*Node {
+	t.Helper()
+	nodes := make([]*Node, dcs)
+	routes := make([]string, dcs)
+	for i := range nodes {
+		routes[i] = freeAddr(t)
+	}
+	for i := range nodes {
+		cfg := config.Default()
+		cfg.Data = t.TempDir()
+		cfg.HTTP = freeAddr(t)
+		cfg.PasswordHash = "fast"
+		cfg.SendRate, cfg.AuthRate, cfg.RequestRate = 0, 0, 0
+		cfg.Partitions = 4
+		cfg.DC = fmt.Sprintf("dc%d", i+1)
+		cfg.Node = cfg.DC
+		cfg.Cluster = routes[i]
+		var peers []string
+		for j, r := range routes {
+			if j != i {
+				peers = append(peers, r)
+			}
+		}
+		cfg.Peers = strings.Join(peers, ",")
+		cfg.ClusterSecret = "test-cluster-secret-0123456789"
+		for _, o := range opts {
+			o(&cfg)
+		}
+		nodes[i] = &Node{Config: cfg}
+	}
+	errs := make(chan error, dcs)
+	for _, n := range nodes {
+		go func() { errs <- n.run() }()
+	}
+	var failed error
+	for range nodes {
+		if err := <-errs; err != nil && failed == nil {
+			failed = err
+		}
+	}
+	for _, n := range nodes {
+		if n.Node != nil {
+			t.Cleanup(func() { n.Stop(t) })
+		}
+	}
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	return nodes
 }
 
 // Stop shuts the node down gracefully.
