@@ -53,6 +53,7 @@ type source uint8
 
 const (
 	fromDefault source = iota
+	fromClusterDefault // the default of a clustered node
 	fromFile
 	fromEnv
 	fromFlag

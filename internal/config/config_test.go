@@ -390,8 +390,9 @@ func TestClusterDefaults(t *testing.T) {
 	if c.Sync != "always" || c.EffectiveReplicas() != 3 {
 		t.Errorf("cluster: sync %q, replicas %d; want always, 3", c.Sync, c.EffectiveReplicas())
 	}
-	if strings.Contains(c.Describe(), "0123456789abcdef") {
-		t.Error("Describe shows the cluster secret")
+	if d := c.Describe(); strings.Contains(d, "0123456789abcdef") || !strings.Contains(d, `sync = "always"`) ||
+		!strings.Contains(d, "# default in a cluster") {
+		t.Errorf("Describe:\n%s", d)
 	}
 	c, err = Load(flags(t, "--cluster=127.0.0.1:7422", "--dc=dc1", "--node=n1", "--sync=1s", "--replicas=5"),
 		env(map[string]string{"DANDAN_CLUSTER_SECRET": "0123456789abcdef"}))

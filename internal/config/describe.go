@@ -32,6 +32,8 @@ func (c Config) describe(opts []option) string {
 			lines[i][1] = o.env()
 		case fromFile:
 			lines[i][1] = "file"
+		case fromClusterDefault:
+			lines[i][1] = "default in a cluster"
 		default:
 			lines[i][1] = "default"
 		}

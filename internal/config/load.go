@@ -69,6 +69,7 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	}
 	if i := index("sync"); c.Clustered() && c.src[i] == fromDefault {
 		c.Sync = "always" // a cluster fsyncs before every acknowledgement unless told otherwise
+		c.src[i] = fromClusterDefault
 	}
 	return c, c.Validate()
 }
