@@ -52,8 +52,8 @@ type Config struct {
 type source uint8
 
 const (
-	fromDefault source = iota
-	fromClusterDefault // the default of a clustered node
+	fromDefault        source = iota
+	fromClusterDefault        // the default of a clustered node
 	fromFile
 	fromEnv
 	fromFlag

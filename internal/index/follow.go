@@ -31,12 +31,14 @@ func (ix *Index) Start(ctx context.Context) error {
 		{ix.st.Rooms.Bucket(), ix.applyRoom},
 		{ix.st.Members.Bucket(), ix.applyMember},
 	} {
-		kv, err := ix.js.KeyValue(ctx, w.bucket)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("watch %s: %w", w.bucket, err)
-		}
-		watcher, err := kv.WatchAll(ctx)
+		var watcher jetstream.KeyWatcher
+		err := ix.retry(ctx, "watch "+w.bucket, func() error {
+			kv, err := ix.js.KeyValue(ctx, w.bucket)
+			if err == nil {
+				watcher, err = kv.WatchAll(ctx)
+			}
+			return err
+		})
 		if err != nil {
 			cancel()
 			return fmt.Errorf("watch %s: %w", w.bucket, err)
@@ -105,11 +107,14 @@ func (ix *Index) roomCount() int {
 // per node.
 func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGroup) error {
 	name := store.StreamName(p)
-	str, err := ix.js.Stream(ctx, name)
-	if err != nil {
-		return fmt.Errorf("follow %s: %w", name, err)
-	}
-	info, err := str.Info(ctx)
+	var str jetstream.Stream
+	var info *jetstream.StreamInfo
+	err := ix.retry(ctx, "follow "+name, func() (err error) {
+		if str, err = ix.js.Stream(ctx, name); err == nil {
+			info, err = str.Info(ctx)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("follow %s: %w", name, err)
 	}
@@ -123,7 +128,11 @@ func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGrou
 	}
 	var replay jetstream.ConsumeContext
 	if target > 0 {
-		cons, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{HeadersOnly: true})
+		var cons jetstream.Consumer
+		err := ix.retry(ctx, "replay "+name, func() (err error) {
+			cons, err = str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{HeadersOnly: true})
+			return err
+		})
 		if err != nil {
 			pending.Done()
 			return fmt.Errorf("follow %s: %w", name, err)
@@ -159,26 +168,53 @@ func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGrou
 			replay.Stop()
 			<-replay.Closed() // no callback runs any more: last is final
 		}
-		cons, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: last.Load() + 1})
-		if err != nil {
-			ix.log.Error("cannot follow stream", "stream", name, "err", err)
-			return
-		}
-		live, err := cons.Consume(func(m jetstream.Msg) {
-			if ev, ok := ix.apply(m); ok && ev.fresh {
-				ix.emit(Event{Room: ev.room, Seq: ev.seq, Data: m.Data()})
+		var live jetstream.ConsumeContext
+		err := ix.retry(ctx, "follow "+name, func() error {
+			cons, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+				DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: last.Load() + 1})
+			if err != nil {
+				return err
 			}
-		}, liveHeartbeat()...)
+			live, err = cons.Consume(func(m jetstream.Msg) {
+				if ev, ok := ix.apply(m); ok && ev.fresh {
+					ix.emit(Event{Room: ev.room, Seq: ev.seq, Data: m.Data()})
+				}
+			}, liveHeartbeat()...)
+			return err
+		})
 		if err != nil {
-			ix.log.Error("cannot follow stream", "stream", name, "err", err)
-			return
+			return // stopped
 		}
 		ready()
 		<-ctx.Done()
 		live.Stop()
 	}()
 	return nil
+}
+
+// retry calls f until it succeeds or ctx ends. In a cluster a stream or
+// bucket whose leader was just lost answers nothing until it has elected a
+// new one (seconds); a node starting then must wait, not fail.
+func (ix *Index) retry(ctx context.Context, what string, f func() error) error {
+	var logged time.Time
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(logged) > 5*time.Second {
+			ix.log.Warn("read model waits for storage", "what", what, "err", err)
+			logged = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // liveHeartbeat makes a live consumer notice within about two seconds that

@@ -111,7 +111,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 			if err != nil {
 				return nil, err
 			}
-			route, err := freeAddr(o.Host)
+			route, err := freeAddr(routeHost(o.Host, len(c.nodes)))
 			if err != nil {
 				return nil, err
 			}
@@ -357,6 +357,20 @@ func (n *Node) Running() bool {
 	default:
 		return true
 	}
+}
+
+// routeHost is the address node i listens for routes on. On loopback every
+// node gets its own address (127.0.0.11, .12, …) while the links listen on
+// and dial from 127.0.0.1. That matters because a NATS server that accepts
+// a route from a server it has no route to yet connects back to it directly,
+// at the connection's source address and the port the other announced:
+// here 127.0.0.1, where nothing listens on that port, so every route stays
+// on a link, and cutting the links really cuts the data centre off.
+func routeHost(host string, i int) string {
+	if ip := net.ParseIP(host); ip != nil && ip.Equal(net.IPv4(127, 0, 0, 1)) && i < 200 {
+		return fmt.Sprintf("127.0.0.%d", 11+i)
+	}
+	return host
 }
 
 // freeAddr returns an address with a port that is free now, chosen below
