@@ -205,7 +205,7 @@ func (l *Live) serve(s *session) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { l.writeLoop(s) })
-	if l.emit(s, Update{Kind: Connected, User: s.user}) {
+	if l.emit(s, Update{Kind: Connected, User: s.user, Server: s.server}) {
 		l.readLoop(s)
 	}
 	s.fail(ErrClosed)

@@ -11,7 +11,9 @@ type UpdateKind int
 
 // The kinds of Update.
 const (
-	// Connected: a connection is ready and sync was sent. User is the user id.
+	// Connected: a connection is ready and sync was sent. User is the user
+	// id, Server the server it is connected to (another one than before
+	// means the client moved to another site).
 	Connected UpdateKind = iota + 1
 	// Disconnected: the connection broke (Err says why); the Live reconnects by
 	// itself unless Err is unauthorized, in which case Updates is closed next.
@@ -47,5 +49,6 @@ type Update struct {
 	RoomID  string // Left, Typing
 	User    string // Connected (the signed-in user), Typing (who types)
 	Receipt *api.Receipt
-	Err     error // Disconnected
+	Err     error  // Disconnected
+	Server  string // Connected
 }

@@ -28,6 +28,13 @@ type user struct {
 	rooms  []string
 }
 
+// drop is a user's live connection ending.
+type drop struct {
+	user int
+	at   time.Time
+	err  string
+}
+
 // sendRec is one message a sender tried to send.
 type sendRec struct {
 	user        int
@@ -48,6 +55,7 @@ type run struct {
 	mu       sync.Mutex
 	sends    []*sendRec
 	errs     []time.Time
+	drops    []drop // connection ends, for the dump
 	received map[int]map[string][]uint64 // user → room → message seqs in the order received
 	marks    []Mark
 	problems []string
@@ -279,6 +287,15 @@ func (r *run) receive(u *user, wg *sync.WaitGroup) {
 		case client.Disconnected:
 			r.mu.Lock()
 			r.errs = append(r.errs, time.Now())
+			msg := ""
+			if up.Err != nil {
+				msg = up.Err.Error()
+			}
+			r.drops = append(r.drops, drop{user: u.idx, at: time.Now(), err: msg})
+			r.mu.Unlock()
+		case client.Connected:
+			r.mu.Lock()
+			r.drops = append(r.drops, drop{user: u.idx, at: time.Now(), err: "connected to " + up.Server})
 			r.mu.Unlock()
 		}
 	}
@@ -664,6 +681,9 @@ func (r *run) dump(affected map[string]bool) {
 			rec["acked_ms"] = s.acked.Sub(r.t0).Milliseconds()
 		}
 		_ = enc.Encode(rec)
+	}
+	for _, d := range r.drops {
+		_ = enc.Encode(map[string]any{"user": r.users[d.user].handle, "at_ms": d.at.Sub(r.t0).Milliseconds(), "live": d.err})
 	}
 }
 

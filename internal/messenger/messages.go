@@ -137,13 +137,28 @@ func (s *Service) lastSeq(ctx context.Context, roomID string) uint64 {
 // catch up with an event another node (or this one) already stored.
 const waitIndex = 5 * time.Second
 
+// liveWaitIndex is how long a live session's catch-up waits for this
+// node's read model to learn a seq a client already holds (it came from
+// another node). Short: the session's acknowledgements wait behind it, and
+// a read model that lags for longer (its partition is electing a leader)
+// is caught up with later, when the room's next live event fills the gap.
+const liveWaitIndex = 200 * time.Millisecond
+
 // EventsAfter returns up to n events of room with seq > after, in order,
-// reading the store to its end. It does not check membership: callers have.
+// reading the store to its end, for a live session's catch-up. If this
+// node's read model does not know after yet, it waits briefly and then
+// answers nothing. It does not check membership: callers have.
 func (s *Service) EventsAfter(ctx context.Context, roomID string, after uint64, n int) ([]api.Event, error) {
-	return s.events(ctx, roomID, after, n)
+	return s.eventsWaiting(ctx, roomID, after, n, liveWaitIndex)
 }
 
 func (s *Service) events(ctx context.Context, roomID string, after uint64, n int) ([]api.Event, error) {
+	return s.eventsWaiting(ctx, roomID, after, n, waitIndex)
+}
+
+// eventsWaiting returns up to n events of room after seq after, waiting at
+// most maxWait for the read model to know after.
+func (s *Service) eventsWaiting(ctx context.Context, roomID string, after uint64, n int, maxWait time.Duration) ([]api.Event, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -153,9 +168,9 @@ func (s *Service) events(ctx context.Context, roomID string, after uint64, n int
 		if !ok {
 			// Another node may have stored it a moment ago: give this node's
 			// read model a little time, then answer that nothing follows.
-			wait := waitIndex
+			wait := maxWait
 			if after > max(s.ix.LastSeq(roomID), s.heads.known(roomID)) {
-				wait = time.Second
+				wait = min(wait, time.Second)
 			}
 			wctx, cancel := context.WithTimeout(ctx, wait)
 			sseq, ok = s.ix.WaitSeq(wctx, roomID, after)
