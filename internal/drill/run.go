@@ -55,7 +55,7 @@ type run struct {
 	mu       sync.Mutex
 	sends    []*sendRec
 	errs     []time.Time
-	drops    []drop // connection ends, for the dump
+	drops    []drop                      // connection ends, for the dump
 	received map[int]map[string][]uint64 // user → room → message seqs in the order received
 	marks    []Mark
 	problems []string
