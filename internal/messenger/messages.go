@@ -185,13 +185,38 @@ func (s *Service) eventsWaiting(ctx context.Context, roomID string, after uint64
 	if err != nil {
 		return nil, s.unavailable("range", err)
 	}
-	// A replica answering the batched read may lag its leader by a moment
-	// (in a cluster); what this node's read model knows is committed, so
-	// read any of that the batch lacks from the leader. Without this a
-	// catch-up could end short and the next live event would leave a gap.
-	want := min(after+uint64(n), s.ix.LastSeq(roomID))
-	for got := lastSeqOf(evs, after); got < want; got++ {
-		sseq, ok := s.ix.StreamSeq(roomID, got+1)
+	evs, err = s.fillHoles(ctx, roomID, evs, after, n)
+	if err != nil {
+		return nil, err
+	}
+	for i := range evs {
+		if evs[i].Type == api.EventMessage && s.ix.Deleted(roomID, evs[i].Seq) {
+			evs[i].Text, evs[i].Deleted = "", true // withheld from everyone once deleted
+		}
+	}
+	return evs, nil
+}
+
+// fillHoles returns the events after+1, after+2, … (at most n) from evs, a
+// batch read from some replica, reading from the stream leader every one
+// this node's read model knows but the batch lacks. A replica may lag its
+// leader (the batch ends early) or be catching up after a restart (the
+// batch has a hole); without this a catch-up or a history page could skip
+// an event. The result ends where neither the batch nor the read model has
+// the next event.
+func (s *Service) fillHoles(ctx context.Context, roomID string, evs []api.Event, after uint64, n int) ([]api.Event, error) {
+	out := make([]api.Event, 0, min(n, len(evs)+1))
+	next, i := after+1, 0
+	for len(out) < n {
+		for i < len(evs) && evs[i].Seq < next {
+			i++ // before the range asked (the read model was behind)
+		}
+		if i < len(evs) && evs[i].Seq == next {
+			out = append(out, evs[i])
+			i, next = i+1, next+1
+			continue
+		}
+		sseq, ok := s.ix.StreamSeq(roomID, next)
 		if !ok {
 			break
 		}
@@ -199,29 +224,10 @@ func (s *Service) eventsWaiting(ctx context.Context, roomID string, after uint64
 		if err != nil {
 			return nil, s.unavailable("read event", err)
 		}
-		evs = append(evs, *ev)
-	}
-	// A batch starting at a stream sequence may, in principle, begin before
-	// after+1 if the read model was behind; keep exactly (after, after+n].
-	out := evs[:0]
-	for _, ev := range evs {
-		if ev.Seq <= after {
-			continue
-		}
-		if ev.Type == api.EventMessage && s.ix.Deleted(roomID, ev.Seq) {
-			ev.Text, ev.Deleted = "", true // withheld from everyone once deleted
-		}
-		out = append(out, ev)
+		out = append(out, *ev)
+		next++
 	}
 	return out, nil
-}
-
-// lastSeqOf is the seq of the last of evs, or after if there are none.
-func lastSeqOf(evs []api.Event, after uint64) uint64 {
-	if len(evs) == 0 {
-		return after
-	}
-	return max(after, evs[len(evs)-1].Seq)
 }
 
 // authorize checks membership: the read model first, the members bucket if
