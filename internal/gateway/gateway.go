@@ -67,6 +67,7 @@ type Gateway struct {
 	metricsMu sync.Mutex
 	children  map[string]metricChildren
 
+	admit    sync.Mutex // orders sessions.Add before Shutdown's Wait
 	closing  atomic.Bool
 	cutOff   atomic.Bool // this node cannot reach the cluster's majority
 	sessions sync.WaitGroup
@@ -149,7 +150,10 @@ func (g *Gateway) Sessions() int {
 // Shutdown closes every session with "going away" (clients reconnect to
 // another node) and waits for them to end, or for ctx.
 func (g *Gateway) Shutdown(ctx context.Context) error {
-	if g.closing.Swap(true) {
+	g.admit.Lock()
+	already := g.closing.Swap(true)
+	g.admit.Unlock()
+	if already {
 		return nil
 	}
 	close(g.stop)

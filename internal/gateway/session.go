@@ -119,7 +119,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered
 	}
+	// A WaitGroup must not grow once Shutdown waits on it.
+	g.admit.Lock()
+	if g.closing.Load() {
+		g.admit.Unlock()
+		_ = conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseGoingAway, "node shutting down"), time.Now().Add(time.Second))
+		conn.Close()
+		return
+	}
 	g.sessions.Add(1)
+	g.admit.Unlock()
 	go g.serve(conn)
 }
 
