@@ -27,6 +27,21 @@ type head struct {
 	loaded bool
 	store.Head
 	seq atomic.Uint64 // Head.Seq, readable without waiting for an append
+	// acked is the highest seq this node acknowledged for the room, also
+	// through another node it forwarded the append to: reads here wait for
+	// the read model to show it, so a client reads its own writes.
+	acked atomic.Uint64
+}
+
+// ack records that this node acknowledged seq of room.
+func (h *heads) ack(room string, seq uint64) {
+	r := h.get(room)
+	for {
+		cur := r.acked.Load()
+		if seq <= cur || r.acked.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
 }
 
 func newHeads() *heads { return &heads{rooms: make(map[string]*head)} }
@@ -42,7 +57,8 @@ func (h *heads) get(room string) *head {
 	return r
 }
 
-// known returns the last seq this node stored or loaded for room, or 0.
+// known returns the last seq this node stored, loaded or acknowledged for
+// room, or 0.
 func (h *heads) known(room string) uint64 {
 	h.mu.Lock()
 	r := h.rooms[room]
@@ -50,7 +66,7 @@ func (h *heads) known(room string) uint64 {
 	if r == nil {
 		return 0
 	}
-	return r.seq.Load()
+	return max(r.seq.Load(), r.acked.Load())
 }
 
 // headWait bounds how long an append that lost a compare-and-set waits for

@@ -143,6 +143,7 @@ func (s *Service) appendAnywhere(ctx context.Context, ev *api.Event) (*api.Ack, 
 	if r.Error != nil {
 		return nil, r.Error
 	}
+	s.heads.ack(ev.Room, r.Ack.Seq)
 	return r.Ack, nil
 }
 
