@@ -3,45 +3,27 @@ package drill_test
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/signal"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/dandanchat/dandan/internal/cli"
 	"github.com/dandanchat/dandan/internal/drill"
+	"github.com/dandanchat/dandan/internal/testnode"
 )
 
-// runAsDandan makes this test binary act as the dandan binary for the node
-// processes the drills start.
-const runAsDandan = "DANDAN_TEST_RUN_MAIN"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(runAsDandan) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := cli.Main(ctx, os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
-		stop()
-		os.Exit(code)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testnode.Main(m) }
 
 // shortDrill runs a short version of a drill: 3 data centres, one of which
 // fails a few seconds into the load and comes back.
 func shortDrill(t *testing.T, scenario string) *drill.Result {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	exe, env := testnode.Exe(t)
 	var progress bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	res, err := drill.Run(ctx, drill.Options{
 		Scenario: scenario, UsersPerDC: 3, Rate: 45,
 		Duration: 24 * time.Second, FailAt: 5 * time.Second, HealAt: 15 * time.Second,
-		Dir: t.TempDir(), Exe: exe, Env: []string{runAsDandan + "=1"}, Progress: &progress,
+		Dir: t.TempDir(), Exe: exe, Env: env, Progress: &progress,
 	})
 	if err != nil {
 		t.Fatalf("drill: %v\n%s", err, progress.String())

@@ -4,30 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dandanchat/dandan/api"
-	"github.com/dandanchat/dandan/internal/cli"
 	"github.com/dandanchat/dandan/internal/localcluster"
+	"github.com/dandanchat/dandan/internal/testnode"
 )
 
-// runAsDandan makes this test binary act as the dandan binary for the node
-// processes the cluster starts.
-const runAsDandan = "DANDAN_TEST_RUN_MAIN"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(runAsDandan) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := cli.Main(ctx, os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
-		stop()
-		os.Exit(code)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testnode.Main(m) }
 
 // code returns the error code a node answers an unauthenticated API
 // request with ("" if it answers otherwise).
@@ -62,14 +47,11 @@ func waitCode(t *testing.T, url string, want api.Code, d time.Duration) {
 // node must notice within seconds each time and answer cut_off (sending
 // clients elsewhere) while the others keep serving, then serve again.
 func TestCutAndHeal(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	exe, env := testnode.Exe(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := localcluster.Start(ctx, localcluster.Options{DCs: 3, Dir: t.TempDir(), Exe: exe,
-		Env: []string{runAsDandan + "=1"}, Flags: []string{"--password-hash=fast"}})
+		Env: env, Flags: []string{"--password-hash=fast"}})
 	if err != nil {
 		t.Fatal(err)
 	}

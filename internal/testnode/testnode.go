@@ -35,12 +35,7 @@ type Option func(*config.Config)
 // Start starts a node and waits until it is ready.
 func Start(t testing.TB, opts ...Option) *Node {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Data = t.TempDir()
-	cfg.HTTP = freeAddr(t)
-	cfg.PasswordHash = "fast"
-	cfg.SendRate, cfg.AuthRate, cfg.RequestRate = 0, 0, 0
-	cfg.Partitions = 4
+	cfg := testConfig(t)
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -48,6 +43,18 @@ func Start(t testing.TB, opts ...Option) *Node {
 	n.start(t)
 	t.Cleanup(func() { n.Stop(t) })
 	return n
+}
+
+// testConfig is a node's configuration for tests: a temporary directory, a
+// free port, cheap password hashing, no rate limits, few partitions.
+func testConfig(t testing.TB) config.Config {
+	cfg := config.Default()
+	cfg.Data = t.TempDir()
+	cfg.HTTP = freeAddr(t)
+	cfg.PasswordHash = "fast"
+	cfg.SendRate, cfg.AuthRate, cfg.RequestRate = 0, 0, 0
+	cfg.Partitions = 4
+	return cfg
 }
 
 func freeAddr(t testing.TB) string {
@@ -110,12 +117,7 @@ func StartCluster(t testing.TB, dcs int, opts ...Option) []*Node {
 		routes[i] = freeAddr(t)
 	}
 	for i := range nodes {
-		cfg := config.Default()
-		cfg.Data = t.TempDir()
-		cfg.HTTP = freeAddr(t)
-		cfg.PasswordHash = "fast"
-		cfg.SendRate, cfg.AuthRate, cfg.RequestRate = 0, 0, 0
-		cfg.Partitions = 4
+		cfg := testConfig(t)
 		cfg.DC = fmt.Sprintf("dc%d", i+1)
 		cfg.Node = cfg.DC
 		cfg.Cluster = routes[i]
