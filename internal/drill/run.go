@@ -99,8 +99,12 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 		go r.receive(u, &recv)
 	}
 
+	victim := r.o.Victim
+	if victim == Auto {
+		victim = "the data centre leading the most rooms"
+	}
 	r.progress("load: %.0f msg/s from %d users in %d rooms for %s; %s fails at %s, comes back at %s",
-		r.o.Rate, len(r.users), len(r.rooms), r.o.Duration, r.o.Victim, r.o.FailAt, r.o.HealAt)
+		r.o.Rate, len(r.users), len(r.rooms), r.o.Duration, victim, r.o.FailAt, r.o.HealAt)
 	r.t0 = time.Now()
 	stop := make(chan struct{})
 	var senders, acks sync.WaitGroup
