@@ -15,7 +15,6 @@
 package broker
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
@@ -226,25 +225,6 @@ func (b *Broker) JetStream() jetstream.JetStream { return b.js }
 // Healthy reports whether JetStream is enabled and the connection is up.
 func (b *Broker) Healthy() bool {
 	return b.srv.JetStreamEnabled() && b.nc.IsConnected()
-}
-
-// WaitMeta waits until this server knows the cluster's meta leader and is
-// current with it (at once on a single node).
-func (b *Broker) WaitMeta(ctx context.Context) error {
-	for !b.MetaCurrent() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("broker: no JetStream meta leader: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-// MetaCurrent reports whether this server is in touch with a JetStream meta
-// leader: false on a clustered node cut off from the quorum.
-func (b *Broker) MetaCurrent() bool {
-	return !b.srv.JetStreamIsClustered() || b.srv.JetStreamIsCurrent()
 }
 
 // CutOff reports whether this clustered server reaches at most half of the

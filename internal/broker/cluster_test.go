@@ -87,7 +87,7 @@ func TestClusterPlacesReplicasInEveryDC(t *testing.T) {
 	bs := startCluster(t, []string{secret, secret, secret})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := bs[0].WaitMeta(ctx); err != nil {
+	if err := waitMeta(ctx, bs[0]); err != nil {
 		t.Fatal(err)
 	}
 	var info *jetstream.StreamInfo
@@ -126,7 +126,7 @@ func TestClusterRefusesWrongSecret(t *testing.T) {
 	bs := startCluster(t, []string{secret, secret, "not-the-right-secret-at-all"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := bs[0].WaitMeta(ctx); err != nil {
+	if err := waitMeta(ctx, bs[0]); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond) // give a wrongly accepted route time to show
@@ -135,7 +135,7 @@ func TestClusterRefusesWrongSecret(t *testing.T) {
 			t.Errorf("n%d has %d routes", i, n)
 		}
 	}
-	if bs[2].MetaCurrent() {
+	if metaCurrent(bs[2]) {
 		t.Error("n2, refused by the others, says it is in touch with a meta leader")
 	}
 }
@@ -156,7 +156,7 @@ func TestClusterRoutesOverTLS(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := bs[0].WaitMeta(ctx); err != nil {
+	if err := waitMeta(ctx, bs[0]); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -209,3 +209,19 @@ func (ca *testCA) issue(t *testing.T) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
+
+// waitMeta waits until b knows the cluster's meta leader and is current
+// with it.
+func waitMeta(ctx context.Context, b *Broker) error {
+	for !metaCurrent(b) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no JetStream meta leader: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// metaCurrent reports whether b is in touch with a JetStream meta leader.
+func metaCurrent(b *Broker) bool { return b.srv.JetStreamIsCurrent() }

@@ -26,8 +26,9 @@ const (
 	closeCutOff       = 4503
 )
 
-// errCutOff refuses connections while the node is cut off from the cluster.
-var errCutOff = &api.Error{Code: api.CodeCutOff, Message: "this site is cut off from the cluster; use another", RetryAfterMS: 1000}
+// ErrCutOff refuses connections and requests while the node is cut off
+// from the cluster.
+var ErrCutOff = &api.Error{Code: api.CodeCutOff, Message: "this site is cut off from the cluster; use another", RetryAfterMS: 1000}
 
 // catchUpBatch is how many stored events one read fetches during catch-up.
 const catchUpBatch = 256
@@ -100,7 +101,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if g.cutOff.Load() {
-		httpapi.WriteError(w, errCutOff)
+		httpapi.WriteError(w, ErrCutOff)
 		return
 	}
 	select {

@@ -16,6 +16,7 @@ import (
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/broker"
 	"github.com/dandanchat/dandan/internal/config"
+	"github.com/dandanchat/dandan/internal/gateway"
 	"github.com/dandanchat/dandan/internal/httpapi"
 	"github.com/dandanchat/dandan/internal/store"
 )
@@ -161,8 +162,7 @@ func (n *Node) watchCutOff(ctx context.Context) {
 func (n *Node) unlessCutOff(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.cutOff.Load() {
-			httpapi.WriteError(w, &api.Error{Code: api.CodeCutOff,
-				Message: "this site is cut off from the cluster; use another", RetryAfterMS: 1000})
+			httpapi.WriteError(w, gateway.ErrCutOff)
 			return
 		}
 		h.ServeHTTP(w, r)

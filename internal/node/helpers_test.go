@@ -44,30 +44,19 @@ func live(t *testing.T, u *user, cursors map[string]uint64) *client.Live {
 	return l
 }
 
-// collect reads updates until want events of room arrived (or timeout) and
-// returns the events in arrival order.
+// collect reads updates until want events of room arrived and returns the
+// events in arrival order; it fails the test if they do not arrive in time.
 func collect(t *testing.T, l *client.Live, room string, want int, timeout time.Duration) []api.Event {
 	t.Helper()
-	var got []api.Event
-	deadline := time.After(timeout)
-	for len(got) < want {
-		select {
-		case u, ok := <-l.Updates():
-			if !ok {
-				t.Fatalf("updates closed after %d of %d events", len(got), want)
-			}
-			if u.Kind == client.EventUpdate && u.Event.Room == room {
-				got = append(got, *u.Event)
-			}
-		case <-deadline:
-			t.Fatalf("timeout: %d of %d events of %s", len(got), want, room)
-		}
+	got := gather(l, room, want, timeout)
+	if len(got) < want {
+		t.Fatalf("%d of %d events of %s by the timeout (or the updates closed)", len(got), want, room)
 	}
 	return got
 }
 
 // gather is collect for use outside the test goroutine: it returns what it
-// got by the deadline instead of failing.
+// got by the deadline (or when the updates close) instead of failing.
 func gather(l *client.Live, room string, want int, timeout time.Duration) []api.Event {
 	var got []api.Event
 	deadline := time.After(timeout)

@@ -71,7 +71,8 @@ func (s *Store) LoadHead(ctx context.Context, room string) (Head, error) {
 	if err != nil {
 		return Head{}, fmt.Errorf("head of %s: %w", room, err)
 	}
-	return headFrom(m), nil
+	seq, _ := strconv.ParseUint(m.Header.Get(HeaderSeq), 10, 64)
+	return Head{Seq: seq, StreamSeq: m.Sequence}, nil
 }
 
 // EventAt reads the event stored at stream sequence streamSeq of room's

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -107,10 +106,4 @@ func (s *Store) GetJSON(ctx context.Context, kv jetstream.KeyValue, key string, 
 		return 0, fmt.Errorf("decode %s/%s: %w", kv.Bucket(), key, err)
 	}
 	return rev, nil
-}
-
-// headFrom reads the Dd-Seq header of m.
-func headFrom(m *jetstream.RawStreamMsg) Head {
-	seq, _ := strconv.ParseUint(m.Header.Get(HeaderSeq), 10, 64)
-	return Head{Seq: seq, StreamSeq: m.Sequence}
 }
