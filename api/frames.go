@@ -24,7 +24,7 @@ const (
 	FrameEvent  = "event"  // Event: one room event, in room order
 	FrameSynced = "synced" // the catch-up asked by sync is complete; live from here
 	FrameAck    = "ack"    // Ack: a send, edit or delete was stored
-	FrameError  = "error"  // Error (with ID if it answers a frame that had one)
+	FrameError  = "error"  // Error; Ref names the frame type it answers, ID its client id if it had one
 	FrameLeft   = "left"   // Room (ID only): the user is no longer a member
 	FramePong   = "pong"
 	// receipt and typing frames are sent by the server too, with Receipt
@@ -49,10 +49,11 @@ type ClientFrame struct {
 type ServerFrame struct {
 	Type    string   `json:"type"`
 	ID      string   `json:"id,omitempty"`
+	Ref     string   `json:"ref,omitempty"` // error: the type of the client frame it answers
 	User    string   `json:"user,omitempty"`
 	Device  string   `json:"device,omitempty"`
 	Room    *Room    `json:"room,omitempty"`
-	RoomID  string   `json:"room_id,omitempty"` // typing, left
+	RoomID  string   `json:"room_id,omitempty"` // typing, left, an error answering a receipt
 	Event   *Event   `json:"event,omitempty"`
 	Ack     *Ack     `json:"ack,omitempty"`
 	Error   *Error   `json:"error,omitempty"`

@@ -31,6 +31,9 @@ type Config struct {
 	WSQueue         int           `toml:"ws_queue"`      // outbound frames buffered per WebSocket
 	PasswordHash    string        `toml:"password_hash"` // "default" or "fast" (tests only)
 	MetricsAddr     string        `toml:"metrics_addr"`  // "" = /metrics on the main listener
+	MaxInFlight     int           `toml:"max_inflight"`   // most admitted operations at once (adaptive below this)
+	MaxMemory       int           `toml:"max_memory"`     // MiB before new work is refused; 0 = 70% of the machine's
+	LatencyTarget   time.Duration `toml:"latency_target"` // median send latency above which the node admits less
 
 	// Cluster mode: set Cluster (and usually Peers) to join other nodes.
 	Cluster        string `toml:"cluster"`          // route listen address; "" = a single node
@@ -78,6 +81,8 @@ func Default() Config {
 		RequestBurst:    400,
 		WSQueue:         1024,
 		PasswordHash:    "default",
+		MaxInFlight:     1024,
+		LatencyTarget:   250 * time.Millisecond,
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // numOptions is the number of options, len(options()).
-const numOptions = 29
+const numOptions = 32
 
 // option describes one configuration option. Its environment variable and
 // file key are derived from its flag name.
@@ -42,6 +42,9 @@ func options() []option {
 		{name: "ws-queue", help: "outbound frames buffered per WebSocket before it is cut as slow (16-65536)", field: func(c *Config) any { return &c.WSQueue }},
 		{name: "password-hash", help: `password hashing cost: "default", or "fast" for tests and benchmarks only`, field: func(c *Config) any { return &c.PasswordHash }},
 		{name: "metrics-addr", help: `listen address for /metrics ("" = the main HTTP listener)`, field: func(c *Config) any { return &c.MetricsAddr }},
+		{name: "max-inflight", help: "most operations a node works on at once (16-1000000); it admits fewer while sends are slow", field: func(c *Config) any { return &c.MaxInFlight }},
+		{name: "max-memory", help: "MiB of memory a node may use before it refuses new work (0 = 70% of the machine's or container's)", field: func(c *Config) any { return &c.MaxMemory }},
+		{name: "latency-target", help: "send latency (median) above which a node admits less work (10ms-10s)", field: func(c *Config) any { return &c.LatencyTarget }},
 		{name: "cluster", help: `cluster route listen address, e.g. 0.0.0.0:7422 ("" = a single node)`, field: func(c *Config) any { return &c.Cluster }},
 		{name: "peers", help: "other nodes' route addresses, comma-separated host:port", field: func(c *Config) any { return &c.Peers }},
 		{name: "dc", help: "this node's data centre; replicas are spread so no two share one", field: func(c *Config) any { return &c.DC }},

@@ -67,6 +67,13 @@ func (c *Config) Validate() error {
 	intRange("request-burst", c.RequestBurst, 1, 1_000_000)
 	intRange("ws-queue", c.WSQueue, 16, 65536)
 	oneOf("password-hash", c.PasswordHash, "default", "fast")
+	intRange("max-inflight", c.MaxInFlight, 16, 1_000_000)
+	if c.MaxMemory != 0 {
+		intRange("max-memory", c.MaxMemory, 64, 1<<30)
+	}
+	if c.LatencyTarget < 10*time.Millisecond || c.LatencyTarget > 10*time.Second {
+		bad("latency-target", "must be between 10ms and 10s, not %v", c.LatencyTarget)
+	}
 	if c.MetricsAddr != "" {
 		if err := checkAddr(c.MetricsAddr); err != nil {
 			bad("metrics-addr", `must be host:port or "": %v`, err)

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/admit"
 	"github.com/dandanchat/dandan/internal/index"
 	"github.com/dandanchat/dandan/internal/messenger"
 	"github.com/dandanchat/dandan/internal/metrics"
@@ -46,6 +47,7 @@ type Config struct {
 	SendLimit    *ratelimit.Limiter // sends, edits, deletes per device; nil = unlimited
 	FrameLimit   *ratelimit.Limiter // other frames (sync, receipt, typing, ping) per device; nil = unlimited
 	ConnectLimit *ratelimit.Limiter // new connections per client address; nil = unlimited
+	Admit        *admit.Controller  // admission control by tier; nil = admit everything
 }
 
 // Gateway is the WebSocket endpoint and the node's fan-out hub.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"runtime"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/admit"
 	"github.com/dandanchat/dandan/internal/httpapi"
 	"github.com/dandanchat/dandan/internal/messenger"
 	"github.com/gorilla/websocket"
@@ -22,6 +24,7 @@ import (
 // Close codes beyond the standard ones; the reason text is the error code.
 const (
 	closeUnauthorized = 4001
+	closeOverloaded   = websocket.CloseTryAgainLater // 1013
 	closeSlow         = 4008
 	closeCutOff       = 4503
 )
@@ -112,7 +115,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	addr, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if e := g.cfg.ConnectLimit.Check(addr, "too many connections, slow down"); e != nil {
-		g.m.Refused.WithLabelValues(string(e.Code)).Inc()
+		g.refuse(g.cfg.Admit.Connects.Name(), e)
+		httpapi.WriteError(w, e)
+		return
+	}
+	// New sessions cost memory, and a full queue of token checks means a
+	// reconnect storm: refuse before the upgrade, the cheapest moment.
+	if a := g.cfg.Admit; a.MemoryFull() || a.Connects.Busy() {
+		e := &api.Error{Code: api.CodeOverloaded, Message: "the server is busy; retry shortly", RetryAfterMS: 1000 + rand.Int64N(1000)}
+		g.refuse(a.Connects.Name(), e)
 		httpapi.WriteError(w, e)
 		return
 	}
@@ -142,9 +153,13 @@ func (g *Gateway) serve(conn *websocket.Conn) {
 
 	caller, err := g.authenticate(context.Background(), conn)
 	if err != nil {
-		writeFrame(conn, api.ServerFrame{Type: api.FrameError, Error: api.AsError(err)})
+		writeFrame(conn, api.ServerFrame{Type: api.FrameError, Ref: api.FrameAuth, Error: api.AsError(err)})
+		code := closeUnauthorized
+		if api.IsCode(err, api.CodeOverloaded) {
+			code = closeOverloaded
+		}
 		_ = conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(closeUnauthorized, string(api.CodeOf(err))), time.Now().Add(time.Second))
+			websocket.FormatCloseMessage(code, string(api.CodeOf(err))), time.Now().Add(time.Second))
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -177,6 +192,13 @@ func (g *Gateway) authenticate(ctx context.Context, conn *websocket.Conn) (messe
 	if f.Type != api.FrameAuth {
 		return messenger.Caller{}, api.Errorf(api.CodeUnauthorized, "the first frame must be auth")
 	}
+	// Token checks have a budget of their own: a reconnect storm waits
+	// its turn here instead of crowding out message traffic.
+	release, e := g.cfg.Admit.Connects.Acquire(ctx)
+	if e != nil {
+		return messenger.Caller{}, e
+	}
+	defer release()
 	return g.svc.Authenticate(ctx, f.Token)
 }
 
@@ -216,33 +238,50 @@ func (s *session) readLoop() {
 
 func (s *session) handle(f *api.ClientFrame) {
 	g, c := s.g, s.caller
+	refuse := func(t admit.Tier, e *api.Error) {
+		g.refuse(t.String(), e)
+		if f.Type == api.FrameTyping {
+			return // typing notices are simply dropped
+		}
+		s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Ref: f.Type, RoomID: roomOf(f), Error: e})
+	}
+	tier := tierOf(f.Type)
 	switch f.Type {
 	case api.FrameSync, api.FrameReceipt, api.FrameTyping, api.FramePing:
 		if e := g.cfg.FrameLimit.Check(c.Device, "too many frames"); e != nil {
-			g.m.Refused.WithLabelValues(string(e.Code)).Inc()
-			if f.Type != api.FrameTyping { // typing notices are simply dropped
-				s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: e})
-			}
+			refuse(tier, e)
+			return
+		}
+	case api.FrameSend, api.FrameEdit, api.FrameDelete:
+		if e := g.cfg.SendLimit.Check(c.Device, "sending too fast"); e != nil {
+			refuse(tier, e)
 			return
 		}
 	}
 	switch f.Type {
 	case api.FrameAuth:
-		s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: api.Errorf(api.CodeBadRequest, "already authenticated")})
+		s.pushFrame(api.ServerFrame{Type: api.FrameError, Ref: f.Type, Error: api.Errorf(api.CodeBadRequest, "already authenticated")})
 	case api.FrameSync:
+		// Admitted when the writer gets to it (see process).
 		s.push(item{kind: itemSync, cursors: f.Cursors})
 	case api.FramePing:
 		s.pushFrame(api.ServerFrame{Type: api.FramePong})
 	case api.FrameTyping:
-		_ = g.svc.Typing(s.ctx, c, f.Room)
-	case api.FrameSend, api.FrameEdit, api.FrameDelete:
-		if e := g.cfg.SendLimit.Check(c.Device, "sending too fast"); e != nil {
-			g.m.Refused.WithLabelValues(string(e.Code)).Inc()
-			s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: e})
+		t, e := g.cfg.Admit.Admit(admit.Typing)
+		if e != nil {
+			refuse(tier, e)
 			return
 		}
-		s.inRoomOrder(f.Room, func(e *api.Error) {
-			s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: e})
+		_ = g.svc.Typing(s.ctx, c, f.Room)
+		t.Done()
+	case api.FrameSend, api.FrameEdit, api.FrameDelete:
+		t, e := g.cfg.Admit.Admit(admit.Message)
+		if e != nil {
+			refuse(tier, e)
+			return
+		}
+		s.inRoomOrder(f.Room, t, func(e *api.Error) {
+			s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Ref: f.Type, Error: e})
 		}, func(ctx context.Context) error {
 			start := time.Now()
 			var ack *api.Ack
@@ -258,7 +297,7 @@ func (s *session) handle(f *api.ClientFrame) {
 			g.opLatency(f.Type).Observe(time.Since(start).Seconds())
 			if err != nil {
 				g.m.Refused.WithLabelValues(string(api.CodeOf(err))).Inc()
-				s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: api.AsError(err)})
+				s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Ref: f.Type, Error: api.AsError(err)})
 				return err
 			}
 			g.stored(f.Type).Inc()
@@ -266,20 +305,55 @@ func (s *session) handle(f *api.ClientFrame) {
 			return nil
 		})
 	case api.FrameReceipt:
-		s.async(func(ctx context.Context) {
+		t, e := g.cfg.Admit.Admit(admit.Receipt)
+		if e != nil {
+			refuse(tier, e)
+			return
+		}
+		s.async(t, func(ctx context.Context) {
 			_, err := g.svc.MarkReceipt(ctx, c, f.Room, api.ReceiptRequest{Delivered: f.Delivered, Read: f.Read})
 			if err != nil {
-				s.pushFrame(api.ServerFrame{Type: api.FrameError, Error: api.AsError(err)})
+				s.pushFrame(api.ServerFrame{Type: api.FrameError, Ref: f.Type, RoomID: f.Room, Error: api.AsError(err)})
 			}
 		})
 	}
 }
 
+// tierOf is the admission tier of a client frame type.
+func tierOf(typ string) admit.Tier {
+	switch typ {
+	case api.FrameSend, api.FrameEdit, api.FrameDelete:
+		return admit.Message
+	case api.FrameReceipt:
+		return admit.Receipt
+	case api.FrameTyping:
+		return admit.Typing
+	}
+	return admit.Sync
+}
+
+// roomOf is the room an error answering f names: that of a receipt, so the
+// client knows which one to send again.
+func roomOf(f *api.ClientFrame) string {
+	if f.Type == api.FrameReceipt {
+		return f.Room
+	}
+	return ""
+}
+
+// refuse counts a refusal by its code and by tier (or lane).
+func (g *Gateway) refuse(tier string, e *api.Error) {
+	g.m.Refused.WithLabelValues(string(e.Code)).Inc()
+	g.cfg.Admit.Refused(tier, e.Code)
+}
+
 // laneItem is a send waiting in its room's lane: run stores it and answers
 // (returning the error it answered with); fail answers without storing.
+// Its admission ticket is done once it has been run or answered.
 type laneItem struct {
-	run  func(context.Context) error
-	fail func(*api.Error)
+	ticket admit.Ticket
+	run    func(context.Context) error
+	fail   func(*api.Error)
 }
 
 // maxQueuedPerSlot bounds the sends waiting in a session's lanes, per
@@ -297,10 +371,12 @@ var errLanesFull = &api.Error{Code: api.CodeOverloaded, Message: "too many sends
 // session's other rooms. When a send fails with unavailable, the sends
 // queued behind it in its lane are answered the same at once instead of
 // each waiting out its own timeout; the client resends them.
-func (s *session) inRoomOrder(room string, fail func(*api.Error), run func(context.Context) error) {
+func (s *session) inRoomOrder(room string, t admit.Ticket, fail func(*api.Error), run func(context.Context) error) {
 	s.lmu.Lock()
 	if s.queued >= maxQueuedPerSlot*cap(s.inflight) {
 		s.lmu.Unlock()
+		t.Done()
+		s.g.refuse(admit.Message.String(), errLanesFull)
 		fail(errLanesFull)
 		return
 	}
@@ -308,7 +384,7 @@ func (s *session) inRoomOrder(room string, fail func(*api.Error), run func(conte
 		s.lanes = make(map[string][]laneItem)
 	}
 	q, busy := s.lanes[room]
-	s.lanes[room] = append(q, laneItem{run: run, fail: fail})
+	s.lanes[room] = append(q, laneItem{ticket: t, run: run, fail: fail})
 	s.queued++
 	s.lmu.Unlock()
 	if busy {
@@ -334,11 +410,13 @@ func (s *session) runLane(room string) {
 		select {
 		case s.inflight <- struct{}{}:
 		case <-s.ctx.Done():
+			next.ticket.Done()
 			continue // the session ends: drain without running
 		}
 		// No per-call deadline: every store call has its own timeout.
 		err := next.run(s.ctx)
 		<-s.inflight
+		next.ticket.Done()
 		if api.CodeOf(err) != api.CodeUnavailable || err == messenger.ErrRoomBusy {
 			continue // only a storage failure fails the rest of the lane
 		}
@@ -348,6 +426,7 @@ func (s *session) runLane(room string) {
 		s.queued -= len(waiting)
 		s.lmu.Unlock()
 		for _, it := range waiting {
+			it.ticket.Done()
 			it.fail(api.AsError(err))
 		}
 	}
@@ -355,14 +434,16 @@ func (s *session) runLane(room string) {
 
 // async runs f in its own goroutine, at most MaxInFlight at once per
 // session; the reader waits for a slot, which pushes back on the client.
-func (s *session) async(f func(ctx context.Context)) {
+// The admission ticket t is done when f returns.
+func (s *session) async(t admit.Ticket, f func(ctx context.Context)) {
 	select {
 	case s.inflight <- struct{}{}:
 	case <-s.ctx.Done():
+		t.Done()
 		return
 	}
 	go func() {
-		defer func() { <-s.inflight }()
+		defer func() { <-s.inflight; t.Done() }()
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()
 		f(ctx)
@@ -521,7 +602,7 @@ func (s *session) process(it *item) error {
 		}
 		return s.deliver(it.room, it.seq, it.frame)
 	case itemSync:
-		return s.sync(it.cursors)
+		return s.admitSync(it.cursors)
 	case itemJoined:
 		if _, known := s.cursors[it.room]; !s.synced || known {
 			return nil // the sync lists the room, or it is already live
@@ -539,6 +620,27 @@ func (s *session) process(it *item) error {
 		return s.writeFrame(api.ServerFrame{Type: api.FrameLeft, RoomID: it.room})
 	}
 	return nil
+}
+
+// admitSync runs a sync if the node admits it, within the catch-up lane's
+// budget (so that a reconnect storm's syncs are paced), or answers with a
+// refusal carrying retry_after: the session stays open, not synced, and
+// the client sends its sync again later.
+func (s *session) admitSync(cursors map[string]uint64) error {
+	a := s.g.cfg.Admit
+	t, e := a.Admit(admit.Sync)
+	if e == nil {
+		defer t.Done()
+		var release func()
+		if release, e = a.Syncs.Acquire(s.ctx); e == nil {
+			defer release()
+			return s.sync(cursors)
+		}
+		s.g.refuse(a.Syncs.Name(), e)
+	} else {
+		s.g.refuse(admit.Sync.String(), e)
+	}
+	return s.writeFrame(api.ServerFrame{Type: api.FrameError, Ref: api.FrameSync, Error: e})
 }
 
 // sync sends every room's summary, catches up the rooms the client listed,

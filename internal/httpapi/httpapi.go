@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/admit"
 	"github.com/dandanchat/dandan/internal/messenger"
 	"github.com/dandanchat/dandan/internal/metrics"
 	"github.com/dandanchat/dandan/internal/ratelimit"
@@ -29,6 +30,7 @@ type Config struct {
 	AuthLimit    *ratelimit.Limiter // sign-up and sign-in, per client address; nil = unlimited
 	RequestLimit *ratelimit.Limiter // everything else, per device; nil = unlimited
 	SendLimit    *ratelimit.Limiter // message sends, per device (shared with the WebSocket)
+	Admit        *admit.Controller  // admission control by tier; nil = admit everything
 }
 
 // API is the HTTP handler of /v1.
@@ -54,30 +56,66 @@ type (
 	authedHandler func(ctx context.Context, c messenger.Caller, r *http.Request) (any, error)
 )
 
-// public wraps a handler that needs no token; it is rate limited per address.
+// public wraps a handler that needs no token (sign-up, sign-in): it is rate
+// limited per address and runs in the sign-in lane, whose budget of
+// password hashes is its own, so a login storm cannot starve messages.
 func (a *API) public(route string, status int, h publicHandler) http.Handler {
+	lane := a.cfg.Admit.SignIns
 	return a.wrap(route, func(w http.ResponseWriter, r *http.Request) (any, int, error) {
 		if err := allow(a.cfg.AuthLimit, clientAddr(r)); err != nil {
+			a.cfg.Admit.Refused(lane.Name(), api.CodeOf(err))
 			return nil, 0, err
 		}
+		release, e := lane.Acquire(r.Context())
+		if e != nil {
+			a.cfg.Admit.Refused(lane.Name(), e.Code)
+			return nil, 0, e
+		}
+		defer release()
 		v, err := h(r.Context(), r)
 		return v, status, err
 	})
 }
 
-// authed wraps a handler that needs a device token; it is rate limited per device.
+// authed wraps a handler that needs a device token: it is admitted by its
+// tier (see tierOf), then rate limited per device.
 func (a *API) authed(route string, status int, h authedHandler) http.Handler {
+	tier := tierOf(route)
 	return a.wrap(route, func(w http.ResponseWriter, r *http.Request) (any, int, error) {
+		t, e := a.cfg.Admit.Admit(tier)
+		if e != nil {
+			a.cfg.Admit.Refused(tier.String(), e.Code)
+			return nil, 0, e
+		}
+		defer t.Done()
 		c, err := a.caller(r)
 		if err != nil {
 			return nil, 0, err
 		}
 		if err := allow(a.cfg.RequestLimit, c.Device); err != nil {
+			a.cfg.Admit.Refused(tier.String(), api.CodeOf(err))
 			return nil, 0, err
 		}
 		v, err := h(r.Context(), c, r)
+		if api.IsCode(err, api.CodeRateLimited) { // the send limit
+			a.cfg.Admit.Refused(tier.String(), api.CodeRateLimited)
+		}
 		return v, status, err
 	})
+}
+
+// tierOf is the admission tier of an authenticated route: what a user does
+// (sending, changing rooms) is Message, receipts are Receipt, and reading
+// (history, lists, profiles) is Sync.
+func tierOf(route string) admit.Tier {
+	switch route {
+	case "send", "edit", "delete", "direct", "rooms.create", "room.rename",
+		"members.invite", "members.remove", "leave", "signout", "signout-all", "device":
+		return admit.Message
+	case "receipt":
+		return admit.Receipt
+	}
+	return admit.Sync
 }
 
 func (a *API) caller(r *http.Request) (messenger.Caller, error) {

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dandanchat/dandan/internal/admit"
 	"github.com/dandanchat/dandan/internal/auth"
 	"github.com/dandanchat/dandan/internal/broker"
 	"github.com/dandanchat/dandan/internal/config"
@@ -48,6 +49,7 @@ type Node struct {
 	index   *index.Index
 	svc     *messenger.Service
 	gw      *gateway.Gateway
+	admit   *admit.Controller
 	http    *http.Server
 	ln      net.Listener
 	scheme  string
@@ -130,6 +132,7 @@ func (n *Node) start(ctx context.Context) error {
 			return err
 		}
 	}
+	n.admit = admit.New(admission(cfg), n.Metrics.Registry)
 	sendLimit := limiter(cfg.SendRate, cfg.SendBurst)
 	gwConn, err := b.Connect("dandan-gateway")
 	if err != nil {
@@ -140,6 +143,7 @@ func (n *Node) start(ctx context.Context) error {
 		SendLimit:    sendLimit,
 		FrameLimit:   limiter(cfg.RequestRate, cfg.RequestBurst),
 		ConnectLimit: limiter(cfg.RequestRate, cfg.RequestBurst),
+		Admit:        n.admit,
 	}, n.Metrics, n.log)
 	if err := n.gw.Start(); err != nil {
 		return err
@@ -151,6 +155,7 @@ func (n *Node) start(ctx context.Context) error {
 		AuthLimit:    limiter(cfg.AuthRate, cfg.AuthBurst),
 		RequestLimit: limiter(cfg.RequestRate, cfg.RequestBurst),
 		SendLimit:    sendLimit,
+		Admit:        n.admit,
 	}, n.Metrics, n.log)
 
 	mux := http.NewServeMux()
@@ -206,6 +211,17 @@ func (n *Node) start(ctx context.Context) error {
 	return nil
 }
 
+// admission is the admission control of cfg; the memory bound defaults to
+// 70% of the memory available, leaving room for JetStream's file cache and
+// the kernel's socket buffers.
+func admission(cfg config.Config) admit.Config {
+	mem := uint64(cfg.MaxMemory) << 20
+	if mem == 0 {
+		mem = admit.SystemMemory() / 10 * 7
+	}
+	return admit.Config{MaxInFlight: cfg.MaxInFlight, TargetLatency: cfg.LatencyTarget, MaxMemory: mem}
+}
+
 func limiter(r float64, burst int) *ratelimit.Limiter {
 	if r <= 0 {
 		return nil
@@ -220,6 +236,9 @@ func (n *Node) serveMetrics(addr string) {
 		n.log.Error("metrics listener", "err", err)
 	}
 }
+
+// Admission is the node's admission control.
+func (n *Node) Admission() *admit.Controller { return n.admit }
 
 // Ready is closed when the node serves requests.
 func (n *Node) Ready() <-chan struct{} { return n.ready }
