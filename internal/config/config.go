@@ -28,9 +28,9 @@ type Config struct {
 	AuthBurst       int           `toml:"auth_burst"`
 	RequestRate     float64       `toml:"request_rate"` // other HTTP requests/s per device
 	RequestBurst    int           `toml:"request_burst"`
-	WSQueue         int           `toml:"ws_queue"`      // outbound frames buffered per WebSocket
-	PasswordHash    string        `toml:"password_hash"` // "default" or "fast" (tests only)
-	MetricsAddr     string        `toml:"metrics_addr"`  // "" = /metrics on the main listener
+	WSQueue         int           `toml:"ws_queue"`       // outbound frames buffered per WebSocket
+	PasswordHash    string        `toml:"password_hash"`  // "default" or "fast" (tests only)
+	MetricsAddr     string        `toml:"metrics_addr"`   // "" = /metrics on the main listener
 	MaxInFlight     int           `toml:"max_inflight"`   // most admitted operations at once (adaptive below this)
 	MaxMemory       int           `toml:"max_memory"`     // MiB before new work is refused; 0 = 70% of the machine's
 	LatencyTarget   time.Duration `toml:"latency_target"` // median send latency above which the node admits less
