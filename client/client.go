@@ -15,6 +15,10 @@ import (
 // DefaultHTTPTimeout bounds each HTTP request of the default HTTP client.
 const DefaultHTTPTimeout = 15 * time.Second
 
+// DefaultOverloadRetries is how many times a request refused as overloaded
+// or rate_limited is retried by default.
+const DefaultOverloadRetries = 4
+
 // Options configure a Client.
 type Options struct {
 	// Servers are the base URLs of every node, e.g. "http://127.0.0.1:8080".
@@ -24,6 +28,11 @@ type Options struct {
 	HTTPClient *http.Client // nil: a default with a 15 s timeout
 	Logger     *slog.Logger // nil: discard
 	UserAgent  string       // "": "dandan-go-client"
+
+	// OverloadRetries is how many times a request refused as overloaded or
+	// rate_limited is retried on the same server, after the wait the server
+	// asks for; 0 = DefaultOverloadRetries, negative = never.
+	OverloadRetries int
 }
 
 // Client talks to a dandan cluster. It is safe for concurrent use.
@@ -33,6 +42,8 @@ type Client struct {
 	hc    *http.Client
 	log   *slog.Logger
 	ua    string
+	// retries of a request refused for load; 0: none
+	overloadRetries int
 
 	mu    sync.RWMutex
 	token string
@@ -60,6 +71,12 @@ func New(opts Options) (*Client, error) {
 	}
 	if c.ua == "" {
 		c.ua = "dandan-go-client"
+	}
+	switch {
+	case opts.OverloadRetries == 0:
+		c.overloadRetries = DefaultOverloadRetries
+	case opts.OverloadRetries > 0:
+		c.overloadRetries = opts.OverloadRetries
 	}
 	return c, nil
 }

@@ -21,6 +21,13 @@
 // deletions carry the same client id on that retry, so they are stored once;
 // other non-idempotent requests (e.g. CreateGroup) may, rarely, be applied twice.
 //
+// A busy server refuses work before doing any of it, with the code
+// api.CodeOverloaded (or api.CodeRateLimited) and a retry_after_ms. Such a
+// request, whatever its method, is retried on the same server after that wait
+// plus jitter (100ms if none was given), up to Options.OverloadRetries times
+// (4 by default); the refusal is returned at once when the wait would outlast
+// ctx's deadline. Other errors (e.g. api.CodeUnavailable) are not retried.
+//
 // # Live
 //
 //	live, err := c.Live(ctx, client.LiveOptions{Cursors: saved})
@@ -41,6 +48,21 @@
 // connection it reconnects (round-robin over the servers, with jittered
 // exponential backoff), sends sync with its cursors and resends the outbox with
 // the same client ids: nothing is lost and nothing is delivered or stored twice.
+// A send written on a connection that stays unanswered for AckTimeout breaks
+// it (the Disconnected update's Err is ErrAckTimeout); Pending.Attempts tells
+// how many times a send was written and when last.
+//
+// A busy server may also refuse frames for load (api.CodeOverloaded,
+// api.CodeRateLimited, … with a retry_after_ms), before doing anything: the
+// connection stays open and the Live sends the refused frame again after the
+// wait asked plus jitter, as many times as needed. This holds for sends,
+// edits and deletions (same client id), for the sync (rebuilt from the
+// cursors of that time; until it is admitted the connection is not synced and
+// no event arrives) and for receipts (the room's pointers, merged with any
+// newer ones, are held until the wait is over). Each such refusal is told by
+// a Refused update, dropped if Updates is full: a hint for user interfaces,
+// nothing needs doing. Refused typing notices are dropped. A sync failing with
+// any other error breaks the connection, which is then re-established.
 //
 // Updates must be drained: when its buffer is full the Live stops reading the
 // socket until there is room (the server may then drop the connection as a slow

@@ -33,6 +33,16 @@ type fakeHub struct {
 	retryAfterMS int64 // of those answers
 	swallow      int   // ignore the next n send frames (no answer)
 	loseAcks     bool  // store sends but lose one ack in three
+
+	syncErrors    []*api.Error // answers to the next sync frames, in order
+	receiptErrors []*api.Error // answers to the next receipt frames, in order
+	received      []gotFrame   // every frame received after auth
+}
+
+// gotFrame is a frame received by the fake, and when.
+type gotFrame struct {
+	at time.Time
+	api.ClientFrame
 }
 
 func newHub() *fakeHub {
@@ -108,6 +118,28 @@ func (h *fakeHub) frames(id string) int {
 	return h.sendFrames[id]
 }
 
+// got returns the frames of type typ received so far.
+func (h *fakeHub) got(typ string) []gotFrame {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var fs []gotFrame
+	for _, f := range h.received {
+		if f.Type == typ {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
+// errFrame is the error frame answering f.
+func errFrame(f *api.ClientFrame, e *api.Error) api.ServerFrame {
+	sf := api.ServerFrame{Type: api.FrameError, Ref: f.Type, ID: f.ID, Error: e}
+	if f.Type == api.FrameReceipt {
+		sf.RoomID = f.Room
+	}
+	return sf
+}
+
 func (h *fakeHub) set(f func(h *fakeHub)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -123,6 +155,8 @@ type fakeNode struct {
 	silent    atomic.Bool  // after ready, ignore every frame and send nothing
 	dropReply atomic.Int32 // the next n HTTP sends are stored, then dropped without answer
 	reqs      atomic.Int64 // requests received
+	shed      atomic.Int32 // the next n requests are answered shedWith, before any work
+	shedWith  atomic.Pointer[api.Error]
 
 	mu     sync.Mutex
 	closed bool
@@ -143,6 +177,10 @@ func (h *fakeHub) node(t testing.TB) *fakeNode {
 		n.reqs.Add(1)
 		if n.refuse.Load() {
 			hangUp(w)
+			return
+		}
+		if n.shed.Add(-1) >= 0 {
+			writeErr(w, n.shedWith.Load())
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -412,10 +450,16 @@ func (n *fakeNode) ws(w http.ResponseWriter, r *http.Request) {
 func (h *fakeHub) frame(c *fakeConn, f *api.ClientFrame) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.received = append(h.received, gotFrame{time.Now(), *f})
 	switch f.Type {
 	case api.FramePing:
 		c.enqueue(api.ServerFrame{Type: api.FramePong})
 	case api.FrameSync:
+		if len(h.syncErrors) > 0 {
+			c.enqueue(errFrame(f, h.syncErrors[0]))
+			h.syncErrors = h.syncErrors[1:]
+			return
+		}
 		for id := range h.rooms {
 			c.enqueue(api.ServerFrame{Type: api.FrameRoom, Room: &api.Room{ID: id, Kind: api.RoomGroup, LastSeq: uint64(len(h.log[id]))}})
 		}
@@ -437,11 +481,11 @@ func (h *fakeHub) frame(c *fakeConn, f *api.ClientFrame) {
 		}
 		if h.overload > 0 {
 			h.overload--
-			c.enqueue(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: &api.Error{Code: api.CodeOverloaded, Message: "busy", RetryAfterMS: h.retryAfterMS}})
+			c.enqueue(errFrame(f, &api.Error{Code: api.CodeOverloaded, Message: "busy", RetryAfterMS: h.retryAfterMS}))
 			return
 		}
 		if !h.rooms[f.Room] {
-			c.enqueue(api.ServerFrame{Type: api.FrameError, ID: f.ID, Error: api.Errorf(api.CodeForbidden, "you are not a member of this room")})
+			c.enqueue(errFrame(f, api.Errorf(api.CodeForbidden, "you are not a member of this room")))
 			return
 		}
 		typ := map[string]string{api.FrameSend: api.EventMessage, api.FrameEdit: api.EventEdit, api.FrameDelete: api.EventDelete}[f.Type]
@@ -457,6 +501,11 @@ func (h *fakeHub) frame(c *fakeConn, f *api.ClientFrame) {
 			}
 		}
 	case api.FrameReceipt:
+		if len(h.receiptErrors) > 0 {
+			c.enqueue(errFrame(f, h.receiptErrors[0]))
+			h.receiptErrors = h.receiptErrors[1:]
+			return
+		}
 		rc := api.Receipt{Room: f.Room, User: c.user, Delivered: f.Delivered, Read: f.Read}
 		for o := range h.conns {
 			if o != c && o.live {

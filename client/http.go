@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dandanchat/dandan/api"
 )
@@ -18,6 +20,10 @@ import (
 const (
 	maxResponseBytes = 32 << 20 // a history page of 500 events of 16 KiB fits
 	maxErrorBytes    = 64 << 10
+
+	// defaultRetryAfter is the wait before retrying a request refused for
+	// load when the server did not say how long.
+	defaultRetryAfter = 100 * time.Millisecond
 )
 
 // request is one HTTP call.
@@ -31,8 +37,8 @@ type request struct {
 }
 
 // do runs r against the current server; on a network error, or a server
-// cut off from its cluster, it retries once on the next server. Server errors
-// are *api.Error.
+// cut off from its cluster, it retries once on the next server. A refusal for
+// load is retried on the same server (see call). Server errors are *api.Error.
 func (c *Client) do(ctx context.Context, r request) error {
 	var body []byte
 	if r.in != nil {
@@ -53,13 +59,10 @@ func (c *Client) do(ctx context.Context, r request) error {
 	var err error
 	for attempt := 0; attempt < 2; attempt++ {
 		base := c.bases[idx%uint64(len(c.bases))]
-		var resp *http.Response
-		resp, err = c.roundTrip(ctx, r, base+target, body)
-		if err == nil {
-			err = c.decode(resp, r)
-			if e := asAPIError(err); e == nil || e.Code != api.CodeCutOff {
-				return err
-			}
+		var answered bool
+		answered, err = c.call(ctx, r, base+target, body)
+		if answered && !api.IsCode(err, api.CodeCutOff) {
+			return err
 		}
 		if ctx.Err() != nil {
 			return err
@@ -69,6 +72,49 @@ func (c *Client) do(ctx context.Context, r request) error {
 		idx++
 	}
 	return err
+}
+
+// call runs r on one server. When the server refuses it as overloaded or
+// rate_limited, it waits as asked and tries again, up to overloadRetries
+// times: such refusals come before any work, so every request (POST too) is
+// safe to repeat. answered is false if the last attempt got no answer (a
+// network error).
+func (c *Client) call(ctx context.Context, r request, u string, body []byte) (answered bool, err error) {
+	for n := 0; ; n++ {
+		var resp *http.Response
+		if resp, err = c.roundTrip(ctx, r, u, body); err != nil {
+			return false, err
+		}
+		err = c.decode(resp, r)
+		d, ok := c.refusalWait(ctx, err, n)
+		if !ok {
+			return true, err
+		}
+		c.log.Debug("client: request refused, retrying", "method", r.method, "path", r.path, "in", d, "err", err)
+		if !sleepCtx(ctx, d) {
+			return true, err
+		}
+	}
+}
+
+// refusalWait says whether err, the answer after n retries, is a refusal for
+// load to retry once more, and after how long: the retry_after asked (100ms if
+// none) plus up to a quarter more. It is not retried if that wait would
+// outlast ctx: the caller gets the refusal at once instead.
+func (c *Client) refusalWait(ctx context.Context, err error, n int) (time.Duration, bool) {
+	e := asAPIError(err)
+	if e == nil || e.Code != api.CodeOverloaded && e.Code != api.CodeRateLimited || n >= c.overloadRetries || ctx.Err() != nil {
+		return 0, false
+	}
+	d := e.RetryAfter()
+	if d <= 0 {
+		d = defaultRetryAfter
+	}
+	d += rand.N(d/4 + 1)
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return 0, false
+	}
+	return d, true
 }
 
 func (c *Client) roundTrip(ctx context.Context, r request, u string, body []byte) (*http.Response, error) {

@@ -68,8 +68,9 @@ func TestHTTPErrors(t *testing.T) {
 	if _, err := c.User(ctx, "nobody"); !api.IsCode(err, api.CodeNotFound) {
 		t.Fatalf("User nobody: %v", err)
 	}
-	// answers without a JSON body: the code comes from the status
-	_, err = c.User(ctx, "limited")
+	// answers without a JSON body: the code comes from the status (and, as
+	// the Retry-After outlasts the deadline, the refusal is not retried)
+	_, err = c.User(ctxT(t, time.Second), "limited")
 	if !errors.As(err, &e) || e.Code != api.CodeRateLimited || e.RetryAfter() != 2*time.Second {
 		t.Fatalf("429 without body: %#v", err)
 	}
@@ -170,6 +171,103 @@ func TestHTTPFailover(t *testing.T) {
 	var e *api.Error
 	if err == nil || errors.As(err, &e) {
 		t.Fatalf("Me with every server down: %v", err)
+	}
+	c.hc.CloseIdleConnections()
+}
+
+// Requests refused for load are retried on the same server after the wait
+// asked, POSTs included; other errors are not.
+func TestHTTPOverloadRetry(t *testing.T) {
+	hub := newHub()
+	n1, n2 := hub.node(t), hub.node(t)
+	c := newTestClient(t, "tok-alice", n1.URL, n2.URL)
+	ctx := ctxT(t, 5*time.Second)
+	shed := func(times int32, code api.Code, retryAfterMS int64) {
+		n1.shedWith.Store(&api.Error{Code: code, Message: "busy", RetryAfterMS: retryAfterMS})
+		n1.shed.Store(times)
+	}
+	reqs := func() (int64, int64) { return n1.reqs.Load(), n2.reqs.Load() }
+	since := func(b1, b2 int64) (int64, int64) {
+		a1, a2 := reqs()
+		return a1 - b1, a2 - b2
+	}
+
+	// refused twice, then stored once with the body sent every time
+	shed(2, api.CodeOverloaded, 50)
+	b1, b2 := reqs()
+	start := time.Now()
+	a, err := c.Send(ctx, "r1", "hello", WithID("h-1"))
+	el := time.Since(start)
+	if err != nil || a.Seq != 1 || a.Duplicate {
+		t.Fatalf("Send: %+v, %v", a, err)
+	}
+	if d1, d2 := since(b1, b2); d1 != 3 || d2 != 0 {
+		t.Fatalf("%d+%d requests, want 3 on the first server", d1, d2)
+	}
+	if el < 100*time.Millisecond {
+		t.Fatalf("took %v, want ≥ 2 × retry_after", el)
+	}
+	if evs := hub.events("r1"); len(evs) != 1 || evs[0].Text != "hello" {
+		t.Fatalf("stored %+v", evs)
+	}
+
+	// rate_limited too; up to OverloadRetries retries, then the refusal
+	shed(100, api.CodeRateLimited, 5)
+	b1, b2 = reqs()
+	if _, err := c.Me(ctx); !api.IsCode(err, api.CodeRateLimited) {
+		t.Fatalf("Me, always refused: %v", err)
+	}
+	if d1, d2 := since(b1, b2); d1 != 1+DefaultOverloadRetries || d2 != 0 {
+		t.Fatalf("%d+%d requests, want %d on the first server", d1, d2, 1+DefaultOverloadRetries)
+	}
+	for retries, want := range map[int]int64{-1: 1, 1: 2} {
+		c2, err := New(Options{Servers: []string{n1.URL}, Token: "tok-alice", OverloadRetries: retries})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b1, _ = reqs()
+		if _, err := c2.Me(ctx); !api.IsCode(err, api.CodeRateLimited) {
+			t.Fatalf("Me with %d retries: %v", retries, err)
+		}
+		if d1, _ := since(b1, 0); d1 != want {
+			t.Fatalf("OverloadRetries %d: %d requests, want %d", retries, d1, want)
+		}
+		c2.hc.CloseIdleConnections()
+	}
+
+	// a wait beyond the deadline: the refusal at once
+	shed(1, api.CodeOverloaded, 2000)
+	b1, _ = reqs()
+	start = time.Now()
+	if _, err := c.Me(ctxT(t, 300*time.Millisecond)); !api.IsCode(err, api.CodeOverloaded) {
+		t.Fatalf("Me with a short deadline: %v", err)
+	}
+	if el := time.Since(start); el > 200*time.Millisecond {
+		t.Fatalf("took %v, want the refusal at once", el)
+	}
+	if d1, _ := since(b1, 0); d1 != 1 {
+		t.Fatalf("%d requests", d1)
+	}
+
+	// unavailable is not retried, here or elsewhere
+	shed(1, api.CodeUnavailable, 10)
+	b1, b2 = reqs()
+	if _, err := c.Me(ctx); !api.IsCode(err, api.CodeUnavailable) {
+		t.Fatalf("Me, unavailable: %v", err)
+	}
+	if d1, d2 := since(b1, b2); d1 != 1 || d2 != 0 {
+		t.Fatalf("unavailable retried: %d+%d requests", d1, d2)
+	}
+
+	// cut_off still moves on to the next server, without waiting
+	shed(1, api.CodeCutOff, 2000)
+	b1, b2 = reqs()
+	start = time.Now()
+	if _, err := c.Me(ctx); err != nil {
+		t.Fatalf("Me, first server cut off: %v", err)
+	}
+	if d1, d2 := since(b1, b2); d1 != 1 || d2 != 1 || time.Since(start) > time.Second {
+		t.Fatalf("cut off: %d+%d requests in %v", d1, d2, time.Since(start))
 	}
 	c.hc.CloseIdleConnections()
 }

@@ -32,10 +32,14 @@ var (
 	// ErrClosed fails the sends of a closed Live (wrapping the cause, if the
 	// Live stopped by itself, e.g. on an unauthorized error).
 	ErrClosed = errors.New("client: live connection closed")
+	// ErrReconnect is why a connection ended when Reconnect was called.
+	ErrReconnect = errors.New("client: live: reconnect asked")
 	// ErrOutboxFull fails a send when the outbox holds MaxOutbox unanswered sends.
 	ErrOutboxFull = errors.New("client: outbox full: too many unacknowledged sends")
-	// errAckTimeout breaks a connection on which a send went unanswered.
-	errAckTimeout = errors.New("client: send not acknowledged in time")
+	// ErrAckTimeout means a send written on a connection went unanswered for
+	// AckTimeout: the connection is taken as broken and the send resent on the
+	// next one. It is the Err of the Disconnected update in that case.
+	ErrAckTimeout = errors.New("client: send not acknowledged in time")
 )
 
 // LiveOptions configure a Live. Zero values mean the defaults.
@@ -98,10 +102,21 @@ type Live struct {
 	sess     *session          // the ready connection, or nil
 	out      *outbox
 	receipts map[string]mark // to send
-	typing   map[string]struct{}
+	// A refused receipt is sent again: per room, the max of the receipts
+	// written (there is no answer to tell which one was refused, and
+	// pointers only move forward, so the max is always right to resend),
+	// and until when receipts of the room are held after a refusal.
+	receiptsSent map[string]mark
+	receiptsAt   map[string]time.Time
+	typing       map[string]struct{}
 }
 
 type mark struct{ delivered, read uint64 }
+
+// merge returns the max pointers of m and o.
+func (m mark) merge(o mark) mark {
+	return mark{max(m.delivered, o.delivered), max(m.read, o.read)}
+}
 
 // Live opens a live connection and returns once it is ready (authenticated
 // and synced from opts.Cursors). Until then it tries the servers in turn, at
@@ -126,6 +141,9 @@ func (c *Client) Live(ctx context.Context, opts LiveOptions) (*Live, error) {
 		out:      newOutbox(opts.MaxOutbox),
 		receipts: map[string]mark{},
 		typing:   map[string]struct{}{},
+
+		receiptsSent: map[string]mark{},
+		receiptsAt:   map[string]time.Time{},
 	}
 	for r, s := range opts.Cursors {
 		if r != "" {
@@ -221,6 +239,19 @@ func (l *Live) Close() error {
 	l.cancel()
 	<-l.done
 	return nil
+}
+
+// Reconnect drops the current connection, if any; the Live then reconnects
+// by itself as after a failure (to the next server, resuming from its
+// cursors and resending its outbox), and the Disconnected update carries
+// ErrReconnect. Applications call it when the device's network changes.
+func (l *Live) Reconnect() {
+	l.mu.Lock()
+	s := l.sess
+	l.mu.Unlock()
+	if s != nil {
+		s.fail(ErrReconnect)
+	}
 }
 
 // Updates delivers what the server sends. Events arrive exactly once, in seq
@@ -336,7 +367,9 @@ func (l *Live) enqueue(f api.ClientFrame) *Pending {
 
 // Receipt moves this user's delivered and read pointers in a room (zero:
 // unchanged). Fire-and-forget: it is written when connected, coalesced with
-// other receipts of the room. It fails only if the Live is closed.
+// other receipts of the room. If the server refuses it for load, the room's
+// receipts are held for the wait it asks, then sent again merged with any
+// newer ones (a Refused update tells). It fails only if the Live is closed.
 func (l *Live) Receipt(roomID string, delivered, read uint64) error {
 	if roomID == "" {
 		return api.Errorf(api.CodeInvalid, "room id is empty")
@@ -350,9 +383,7 @@ func (l *Live) Receipt(roomID string, delivered, read uint64) error {
 		l.mu.Unlock()
 		return nil
 	}
-	m := l.receipts[roomID]
-	m.delivered, m.read = max(m.delivered, delivered), max(m.read, read)
-	l.receipts[roomID] = m
+	l.receipts[roomID] = l.receipts[roomID].merge(mark{delivered, read})
 	l.mu.Unlock()
 	l.wake()
 	return nil
@@ -382,6 +413,15 @@ func (l *Live) Typing(roomID string) error {
 func (l *Live) wake() {
 	select {
 	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// hint delivers an ephemeral update: dropped if Updates is full. Only the
+// read loop calls it, so Updates is not closed yet.
+func (l *Live) hint(u Update) {
+	select {
+	case l.updates <- u:
 	default:
 	}
 }

@@ -262,6 +262,9 @@ func TestLiveAckTimeout(t *testing.T) {
 	if hub.frames("at-1") != 2 || r.count(Disconnected) != 1 || len(hub.events("r1")) != 1 {
 		t.Fatalf("%d frames, %d disconnects, %d events", hub.frames("at-1"), r.count(Disconnected), len(hub.events("r1")))
 	}
+	if u := r.find(func(u Update) bool { return u.Kind == Disconnected }); !errors.Is(u.Err, ErrAckTimeout) {
+		t.Fatalf("disconnected by %v, want ErrAckTimeout", u.Err)
+	}
 }
 
 // A node that stops answering (no pong, nothing) is left for the next.
@@ -463,5 +466,253 @@ func TestBackoff(t *testing.T) {
 	}
 	if d := l.backoff(0, 8*time.Second); d < 8*time.Second || d > 10*time.Second {
 		t.Fatalf("backoff with retry after 8s = %v", d)
+	}
+}
+
+// A send refused for load is resent after the wait with the same id; the
+// refusal is told by a Refused update; Attempts counts both writes.
+func TestLiveSendRefused(t *testing.T) {
+	hub := newHub()
+	n := hub.node(t)
+	l, r := startLive(t, newTestClient(t, "tok-alice", n.URL), fastLive())
+	hub.set(func(h *fakeHub) { h.overload, h.retryAfterMS = 1, 100 })
+	p := l.SendAsync("r1", "busy?", WithID("rf-1"))
+	p.Attempts() // safe before Done too
+	a, err := p.Wait(ctxT(t, 5*time.Second))
+	if err != nil || a.Seq != 1 || a.Duplicate {
+		t.Fatalf("ack %+v, %v", a, err)
+	}
+	sends := hub.got(api.FrameSend)
+	if len(sends) != 2 || sends[0].ID != "rf-1" || sends[1].ID != "rf-1" {
+		t.Fatalf("send frames %+v", sends)
+	}
+	refused := sends[0].at // the fake answers at once
+	if gap := sends[1].at.Sub(refused); gap < 100*time.Millisecond {
+		t.Fatalf("resent %v after the refusal, want ≥ 100ms", gap)
+	}
+	n2, last := p.Attempts()
+	if n2 != 2 || last.Sub(refused) < 100*time.Millisecond || last.After(sends[1].at) {
+		t.Fatalf("Attempts = %d, %v after the refusal, want 2, the resend (%v after)", n2, last.Sub(refused), sends[1].at.Sub(refused))
+	}
+	r.waitFor(t, "refused send", 5*time.Second, func(us []Update) bool {
+		for _, u := range us {
+			if u.Kind == Refused {
+				if u.Ref != api.FrameSend || u.ID != "rf-1" || u.RoomID != "r1" || !isRefusal(u.Err, api.CodeOverloaded, 100*time.Millisecond) {
+					t.Fatalf("refused update %+v", u)
+				}
+				return true
+			}
+		}
+		return false
+	})
+	if Refused.String() != "refused" {
+		t.Fatalf("Refused.String() = %q", Refused.String())
+	}
+}
+
+// A sync refused for load is sent again, from the cursors, after the wait;
+// the connection stays open and synced once one is admitted.
+func TestLiveSyncRefused(t *testing.T) {
+	hub := newHub()
+	n := hub.node(t)
+	ctx := ctxT(t, 5*time.Second)
+	hc := newTestClient(t, "tok-alice", n.URL)
+	for range 3 {
+		if _, err := hc.Send(ctx, "r1", "before"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	busy := &api.Error{Code: api.CodeOverloaded, Message: "busy", RetryAfterMS: 50}
+	hub.set(func(h *fakeHub) { h.syncErrors = []*api.Error{busy, busy} })
+	opts := fastLive()
+	opts.Cursors = map[string]uint64{"r1": 1}
+	_, r := startLive(t, newTestClient(t, "tok-bob", n.URL), opts)
+	r.waitKind(t, Synced, 1, 5*time.Second)
+	checkSeqs(t, "bob", r.events("r1"), 2, 3)
+
+	syncs := hub.got(api.FrameSync)
+	if len(syncs) != 3 {
+		t.Fatalf("%d sync frames, want 3", len(syncs))
+	}
+	for i, f := range syncs {
+		if len(f.Cursors) != 1 || f.Cursors["r1"] != 1 {
+			t.Fatalf("sync %d: cursors %v", i, f.Cursors)
+		}
+		if i > 0 && f.at.Sub(syncs[i-1].at) < 50*time.Millisecond {
+			t.Fatalf("sync %d sent %v after the refusal, want ≥ 50ms", i, f.at.Sub(syncs[i-1].at))
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	refusals := 0
+	for _, u := range r.updates {
+		switch u.Kind {
+		case Refused:
+			refusals++
+			if u.Ref != api.FrameSync || !isRefusal(u.Err, api.CodeOverloaded, 50*time.Millisecond) {
+				t.Fatalf("refused update %+v", u)
+			}
+		case Disconnected:
+			t.Fatalf("disconnected: %v", u.Err)
+		}
+	}
+	if refusals != 2 {
+		t.Fatalf("%d Refused updates, want 2", refusals)
+	}
+}
+
+// A sync failing with an error that is not a refusal for load breaks the
+// connection; the next one syncs.
+func TestLiveSyncFailed(t *testing.T) {
+	hub := newHub()
+	n := hub.node(t)
+	hub.set(func(h *fakeHub) { h.syncErrors = []*api.Error{api.Errorf(api.CodeInternal, "oops")} })
+	_, r := startLive(t, newTestClient(t, "tok-alice", n.URL), fastLive())
+	r.waitKind(t, Synced, 1, 5*time.Second)
+	if u := r.find(func(u Update) bool { return u.Kind == Disconnected }); !api.IsCode(u.Err, api.CodeInternal) {
+		t.Fatalf("disconnected by %v, want the sync error", u.Err)
+	}
+	if got := len(hub.got(api.FrameSync)); got != 2 || r.count(Connected) != 2 || r.count(Refused) != 0 {
+		t.Fatalf("%d syncs, %d connects, %d refusals", got, r.count(Connected), r.count(Refused))
+	}
+}
+
+// A receipt refused for load is sent again after the wait, with the room's
+// max pointers, newer ones included; other rooms are not held.
+func TestLiveReceiptRefused(t *testing.T) {
+	hub := newHub()
+	n := hub.node(t)
+	l, r := startLive(t, newTestClient(t, "tok-alice", n.URL), fastLive())
+	r.waitKind(t, Synced, 1, 5*time.Second)
+	busy := &api.Error{Code: api.CodeRateLimited, Message: "slow down", RetryAfterMS: 100}
+	refusals := func(n int) {
+		t.Helper()
+		r.waitFor(t, "refused receipt", 5*time.Second, func(us []Update) bool {
+			c := 0
+			for _, u := range us {
+				if u.Kind == Refused {
+					if u.Ref != api.FrameReceipt || u.RoomID != "r1" || !isRefusal(u.Err, api.CodeRateLimited, 100*time.Millisecond) {
+						t.Fatalf("refused update %+v", u)
+					}
+					c++
+				}
+			}
+			return c >= n
+		})
+	}
+	check := func(f gotFrame, room string, delivered, read uint64) {
+		t.Helper()
+		if f.Room != room || f.Delivered != delivered || f.Read != read {
+			t.Fatalf("receipt %s %d/%d, want %s %d/%d", f.Room, f.Delivered, f.Read, room, delivered, read)
+		}
+	}
+
+	// refused, then sent again as it was
+	hub.set(func(h *fakeHub) { h.receiptErrors = []*api.Error{busy} })
+	if err := l.Receipt("r1", 2, 1); err != nil {
+		t.Fatal(err)
+	}
+	refusals(1)
+	rs := waitReceipts(t, hub, 2)
+	check(rs[0], "r1", 2, 1)
+	check(rs[1], "r1", 2, 1)
+	if gap := rs[1].at.Sub(rs[0].at); gap < 100*time.Millisecond {
+		t.Fatalf("resent %v after the refusal, want ≥ 100ms", gap)
+	}
+
+	// refused; while it waits, newer pointers of the room are held and
+	// merged, those of another room go out at once
+	hub.set(func(h *fakeHub) { h.receiptErrors = []*api.Error{busy} })
+	if err := l.Receipt("r1", 5, 3); err != nil {
+		t.Fatal(err)
+	}
+	refusals(2)
+	if err := l.Receipt("r1", 4, 6); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Receipt("r2", 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	rs = waitReceipts(t, hub, 5)
+	check(rs[2], "r1", 5, 3)
+	check(rs[3], "r2", 1, 1)
+	check(rs[4], "r1", 5, 6)
+	if gap := rs[4].at.Sub(rs[2].at); gap < 100*time.Millisecond {
+		t.Fatalf("resent %v after the refusal, want ≥ 100ms", gap)
+	}
+
+	// which receipt an error answers is not known: the resend carries the
+	// max of those written
+	if err := l.Receipt("r1", 9, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitReceipts(t, hub, 6)
+	hub.set(func(h *fakeHub) { h.receiptErrors = []*api.Error{busy} })
+	if err := l.Receipt("r1", 0, 7); err != nil {
+		t.Fatal(err)
+	}
+	rs = waitReceipts(t, hub, 8)
+	check(rs[5], "r1", 9, 0)
+	check(rs[6], "r1", 0, 7)
+	check(rs[7], "r1", 9, 7)
+
+	// a refused typing notice is not resent and breaks nothing
+	hub.injectRaw([]byte(`{"type":"error","ref":"typing","error":{"code":"rate_limited","message":"slow down"}}`))
+	if _, err := l.Send(ctxT(t, 5*time.Second), "r1", "still fine"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond) // time for a wrong resend to show
+	if len(hub.got(api.FrameReceipt)) != 8 || r.count(Refused) != 3 || r.count(Disconnected) != 0 {
+		t.Fatalf("%d receipts, %d refusals, %d disconnects", len(hub.got(api.FrameReceipt)), r.count(Refused), r.count(Disconnected))
+	}
+}
+
+// waitReceipts waits until the fake has received n receipt frames (not more)
+// and returns them.
+func waitReceipts(t *testing.T, hub *fakeHub, n int) []gotFrame {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rs := hub.got(api.FrameReceipt)
+		if len(rs) > n {
+			t.Fatalf("%d receipts, want %d: %+v", len(rs), n, rs)
+		}
+		if len(rs) == n {
+			return rs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %d receipts (%d)", n, len(rs))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// isRefusal reports whether err is an *api.Error with code c asking to wait d.
+func isRefusal(err error, c api.Code, d time.Duration) bool {
+	var e *api.Error
+	return errors.As(err, &e) && e.Code == c && e.RetryAfter() == d
+}
+
+// Reconnect drops the connection; the Live comes back by itself and
+// resumes where it was.
+func TestLiveReconnect(t *testing.T) {
+	hub := newHub()
+	n := hub.node(t)
+	l, r := startLive(t, newTestClient(t, "tok-alice", n.URL), fastLive())
+	if _, err := l.Send(ctxT(t, 5*time.Second), "r1", "before"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitSeq(t, "r1", 1, 5*time.Second)
+	l.Reconnect()
+	r.waitKind(t, Connected, 2, 5*time.Second)
+	if u := r.find(func(u Update) bool { return u.Kind == Disconnected }); !errors.Is(u.Err, ErrReconnect) {
+		t.Fatalf("disconnected by %v, want ErrReconnect", u.Err)
+	}
+	if _, err := l.Send(ctxT(t, 5*time.Second), "r1", "after"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitSeq(t, "r1", 2, 5*time.Second)
+	if evs := r.events("r1"); len(evs) != 2 {
+		t.Fatalf("%d events after the reconnect, want 2 (no replay, no gap)", len(evs))
 	}
 }

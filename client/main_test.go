@@ -114,6 +114,18 @@ func (r *recorder) events(room string) []api.Event {
 	return evs
 }
 
+// find returns the first update for which ok holds (the zero Update if none).
+func (r *recorder) find(ok func(Update) bool) Update {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, u := range r.updates {
+		if ok(u) {
+			return u
+		}
+	}
+	return Update{}
+}
+
 func (r *recorder) count(k UpdateKind) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

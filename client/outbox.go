@@ -23,6 +23,11 @@ type Pending struct {
 	once sync.Once
 	ack  *api.Ack
 	err  error
+
+	// Written by the outbox (under Live.mu) but read by anyone: own lock.
+	mu       sync.Mutex
+	attempts int
+	last     time.Time
 }
 
 func newPending(id, room string) *Pending {
@@ -40,6 +45,25 @@ func (p *Pending) resolve(a *api.Ack, err error) {
 		p.ack, p.err = a, err
 		close(p.done)
 	})
+}
+
+// wrote records that the send was handed to a connection at t.
+func (p *Pending) wrote(t time.Time) {
+	p.mu.Lock()
+	p.attempts++
+	p.last = t
+	p.mu.Unlock()
+}
+
+// Attempts reports how many times the send was written to a server and when
+// it was last written (zero if never, e.g. when it failed before). It is
+// meaningful once Done is closed: last is then the write that got the answer
+// (the admitted attempt, for an ack), so the time from last to the answer is
+// that attempt's latency. Before that it reports the attempts so far.
+func (p *Pending) Attempts() (n int, last time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.attempts, p.last
 }
 
 // Done is closed when the send is acknowledged or has definitively failed.
@@ -161,6 +185,7 @@ func (o *outbox) take(gen uint64, now time.Time) ([]api.ClientFrame, time.Time) 
 				continue
 			}
 			e.queued, e.gen, e.sentAt = false, gen, now
+			e.p.wrote(now)
 			frames = append(frames, e.frame)
 		}
 	}

@@ -32,6 +32,10 @@ type session struct {
 	stalled    atomic.Bool  // the reader waits for room in Updates
 	stallEnd   atomic.Int64 // unix ns when it last stopped waiting
 	retryAftMS atomic.Int64 // asked by an error frame without id
+
+	// When to send sync again after the server refused it for load (the
+	// connection stays open, unsynced); zero if not. Guarded by Live.mu.
+	resyncAt time.Time
 }
 
 // fail ends the session (idempotently) and closes its socket.
@@ -175,9 +179,19 @@ func (l *Live) handshake(conn *websocket.Conn, base string) (*session, error) {
 		}
 		break
 	}
-	// Resume: the cursors, and for rooms seen without events the seq they
-	// were at, so nothing stored while disconnected is missed.
 	l.mu.Lock()
+	f := l.syncFrameLocked()
+	l.mu.Unlock()
+	if err := s.write(&f); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// syncFrameLocked builds a sync frame resuming from the cursors, and for rooms
+// seen without events from the seq they were at, so nothing stored while
+// disconnected is missed. l.mu must be held.
+func (l *Live) syncFrameLocked() api.ClientFrame {
 	cur := make(map[string]uint64, len(l.cursors)+len(l.baseline))
 	for r, v := range l.baseline {
 		cur[r] = v
@@ -185,11 +199,7 @@ func (l *Live) handshake(conn *websocket.Conn, base string) (*session, error) {
 	for r, v := range l.cursors {
 		cur[r] = v
 	}
-	l.mu.Unlock()
-	if err := s.write(&api.ClientFrame{Type: api.FrameSync, Cursors: cur}); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return api.ClientFrame{Type: api.FrameSync, Cursors: cur}
 }
 
 // serve runs a ready session until it breaks or the Live closes.
@@ -286,6 +296,7 @@ func (l *Live) handle(s *session, f *api.ServerFrame) bool {
 		}
 		l.mu.Lock()
 		delete(l.baseline, id)
+		delete(l.receiptsSent, id)
 		l.mu.Unlock()
 		return l.emit(s, Update{Kind: Left, RoomID: id})
 	case api.FrameReceipt:
@@ -295,10 +306,7 @@ func (l *Live) handle(s *session, f *api.ServerFrame) bool {
 		}
 		return l.emit(s, Update{Kind: ReceiptUpdate, Receipt: f.Receipt})
 	case api.FrameTyping:
-		select { // ephemeral: never wait for room
-		case l.updates <- Update{Kind: Typing, RoomID: f.RoomID, User: f.User}:
-		default:
-		}
+		l.hint(Update{Kind: Typing, RoomID: f.RoomID, User: f.User})
 	case api.FrameSynced:
 		return l.emit(s, Update{Kind: Synced})
 	case api.FrameAck:
@@ -373,13 +381,27 @@ func (l *Live) handleAck(f *api.ServerFrame) {
 	e.p.resolve(f.Ack, nil)
 }
 
+// handleError dispatches an error frame on what it answers: a send, edit or
+// deletion (by id), the sync, a receipt, a typing notice, or the connection.
+// Refusals for load come before the server did anything, so what they refuse
+// is always safe to send again.
 func (l *Live) handleError(s *session, f *api.ServerFrame) {
 	e := f.Error
 	if e == nil {
 		e = api.Errorf(api.CodeInternal, "error frame without error")
 	}
-	if f.ID == "" {
-		l.log.Warn("client: live: server error", "server", s.server, "err", e)
+	switch {
+	case f.ID != "":
+		l.handleSendError(f.ID, e)
+	case f.Ref == api.FrameSync:
+		l.handleSyncError(s, e)
+	case f.Ref == api.FrameReceipt && f.RoomID != "":
+		l.handleReceiptError(f.RoomID, e)
+	case f.Ref == api.FrameTyping:
+		// Typing notices are ephemeral: one refused is not worth resending.
+		l.log.Debug("client: live: typing refused", "server", s.server, "err", e)
+	default:
+		l.log.Warn("client: live: server error", "server", s.server, "ref", f.Ref, "err", e)
 		if e.RetryAfterMS > 0 {
 			s.retryAftMS.Store(e.RetryAfterMS)
 		}
@@ -387,31 +409,88 @@ func (l *Live) handleError(s *session, f *api.ServerFrame) {
 		case api.CodeSlowConsumer, api.CodeUnauthorized:
 			s.fail(e) // the server closes it anyway; reconnect (or stop) now
 		}
-		return
 	}
+}
+
+func (l *Live) handleSendError(id string, e *api.Error) {
 	l.mu.Lock()
-	en, ok := l.out.byID[f.ID]
+	en, ok := l.out.byID[id]
 	retry := ok && isRetryable(e.Code)
 	switch {
 	case retry:
-		d := e.RetryAfter()
-		if d <= 0 {
-			d = l.opts.MinBackoff
-		}
-		l.out.delay(en, time.Now().Add(d+rand.N(d/4+1)))
+		l.out.delay(en, time.Now().Add(l.retryDelay(e)))
 	case ok:
 		l.out.remove(en)
 	}
 	l.mu.Unlock()
 	switch {
 	case !ok:
-		l.log.Debug("client: live: error for no pending send", "id", f.ID, "err", e)
+		l.log.Debug("client: live: error for no pending send", "id", id, "err", e)
 	case retry:
-		l.log.Debug("client: live: send will be retried", "id", f.ID, "err", e)
+		l.log.Debug("client: live: send will be retried", "id", id, "err", e)
+		l.hint(Update{Kind: Refused, Ref: en.frame.Type, ID: id, RoomID: en.frame.Room, Err: e})
 		l.wake()
 	default:
 		en.p.resolve(nil, e)
 	}
+}
+
+// handleSyncError: a sync refused for load leaves the connection open but
+// unsynced; the write loop sends a new one (from the cursors of that time)
+// after the wait. Any other sync error breaks the connection.
+func (l *Live) handleSyncError(s *session, e *api.Error) {
+	if !isRetryable(e.Code) {
+		l.log.Warn("client: live: sync failed", "server", s.server, "err", e)
+		if e.RetryAfterMS > 0 {
+			s.retryAftMS.Store(e.RetryAfterMS)
+		}
+		s.fail(e)
+		return
+	}
+	d := l.retryDelay(e)
+	l.mu.Lock()
+	s.resyncAt = time.Now().Add(d)
+	l.mu.Unlock()
+	l.log.Info("client: live: sync refused, will retry", "server", s.server, "in", d, "err", e)
+	l.hint(Update{Kind: Refused, Ref: api.FrameSync, Err: e})
+	l.wake()
+}
+
+// handleReceiptError: a receipt refused for load is queued again (as the max
+// of the room's receipts written), and the room's receipts are held until the
+// wait is over.
+func (l *Live) handleReceiptError(room string, e *api.Error) {
+	l.mu.Lock()
+	m, ok := l.receiptsSent[room]
+	retry := ok && isRetryable(e.Code)
+	if retry {
+		l.receipts[room] = l.receipts[room].merge(m)
+		l.receiptsAt[room] = time.Now().Add(l.retryDelay(e))
+	} else {
+		delete(l.receiptsSent, room)
+	}
+	l.mu.Unlock()
+	switch {
+	case !ok:
+		l.log.Debug("client: live: error for no receipt sent", "room", room, "err", e)
+	case retry:
+		l.log.Debug("client: live: receipt will be retried", "room", room, "err", e)
+		l.hint(Update{Kind: Refused, Ref: api.FrameReceipt, RoomID: room, Err: e})
+		l.wake()
+	default:
+		l.log.Warn("client: live: receipt failed", "room", room, "err", e)
+	}
+}
+
+// retryDelay is the wait before resending what e refused: the retry_after
+// asked (MinBackoff if none) plus up to a quarter more, so that the clients
+// refused together do not all come back at the same instant.
+func (l *Live) retryDelay(e *api.Error) time.Duration {
+	d := e.RetryAfter()
+	if d <= 0 {
+		d = l.opts.MinBackoff
+	}
+	return d + rand.N(d/4+1)
 }
 
 func (l *Live) writeLoop(s *session) {
@@ -442,27 +521,58 @@ func (l *Live) writeLoop(s *session) {
 			}
 		case <-check.C:
 			if l.overdue(s) {
-				s.fail(errAckTimeout)
+				s.fail(ErrAckTimeout)
 				return
 			}
 		}
 	}
 }
 
-// collect takes what is to be written on s: outbox entries, receipts, typing.
+// collect takes what is to be written on s now: a sync due again, outbox
+// entries, receipts, typing. It also returns when something held back will
+// be due (zero if nothing is).
 func (l *Live) collect(s *session) ([]api.ClientFrame, time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	frames, next := l.out.take(s.gen, time.Now())
-	for r, m := range l.receipts {
-		frames = append(frames, api.ClientFrame{Type: api.FrameReceipt, Room: r, Delivered: m.delivered, Read: m.read})
+	now := time.Now()
+	var frames []api.ClientFrame
+	var next time.Time
+	if !s.resyncAt.IsZero() {
+		if s.resyncAt.After(now) {
+			next = s.resyncAt
+		} else {
+			s.resyncAt = time.Time{}
+			frames = append(frames, l.syncFrameLocked())
+		}
 	}
-	clear(l.receipts)
+	sends, due := l.out.take(s.gen, now)
+	frames = append(frames, sends...)
+	next = earliest(next, due)
+	for r, m := range l.receipts {
+		if at, ok := l.receiptsAt[r]; ok {
+			if at.After(now) {
+				next = earliest(next, at)
+				continue
+			}
+			delete(l.receiptsAt, r)
+		}
+		frames = append(frames, api.ClientFrame{Type: api.FrameReceipt, Room: r, Delivered: m.delivered, Read: m.read})
+		l.receiptsSent[r] = l.receiptsSent[r].merge(m)
+		delete(l.receipts, r)
+	}
 	for r := range l.typing {
 		frames = append(frames, api.ClientFrame{Type: api.FrameTyping, Room: r})
 	}
 	clear(l.typing)
 	return frames, next
+}
+
+// earliest returns the earlier of two times, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // overdue reports whether a send written on s has waited too long for its

@@ -30,9 +30,17 @@ const (
 	ReceiptUpdate
 	// Typing: User is typing in RoomID. Ephemeral; dropped if Updates is full.
 	Typing
+	// Refused: the server refused a frame for now (Err is its *api.Error,
+	// e.g. overloaded or rate_limited; Err.RetryAfter() is the wait it asked
+	// for) and the Live sends it again by itself after that wait. Ref is the
+	// frame's type ("send", "edit", "delete", "sync" or "receipt"), ID the
+	// client id of a send, edit or deletion, RoomID its room or the receipt's.
+	// A hint for user interfaces ("server busy, retrying in 2 s"): nothing is
+	// lost and nothing is to be done. Ephemeral; dropped if Updates is full.
+	Refused
 )
 
-var kindNames = [...]string{"", "connected", "disconnected", "synced", "event", "room", "left", "receipt", "typing"}
+var kindNames = [...]string{"", "connected", "disconnected", "synced", "event", "room", "left", "receipt", "typing", "refused"}
 
 func (k UpdateKind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
@@ -46,9 +54,11 @@ type Update struct {
 	Kind    UpdateKind
 	Event   *api.Event
 	Room    *api.Room
-	RoomID  string // Left, Typing
+	RoomID  string // Left, Typing, Refused
 	User    string // Connected (the signed-in user), Typing (who types)
 	Receipt *api.Receipt
-	Err     error  // Disconnected
+	Err     error  // Disconnected, Refused (an *api.Error)
 	Server  string // Connected
+	Ref     string // Refused: the type of the refused frame
+	ID      string // Refused: the client id of a refused send, edit or deletion
 }

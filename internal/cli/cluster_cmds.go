@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dandanchat/dandan/internal/drill"
+	"github.com/dandanchat/dandan/internal/surge"
 	"github.com/dandanchat/dandan/internal/localcluster"
 	"github.com/spf13/cobra"
 )
@@ -72,7 +73,7 @@ node cleanly. Data stays in --data for the next start.`,
 func newDrill(env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "drill",
-		Short: "Run a failure drill against a local multi-DC cluster",
+		Short: "Run a drill against nodes started on this machine: a data centre lost, a partition, a surge",
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(drillCommand(env, drill.DCLoss, "Kill a whole data centre (SIGKILL) under load and check nothing acknowledged is lost",
@@ -87,7 +88,82 @@ and in order, and report how long senders waited (RTO).`),
 others while it keeps running (its clients still trying), keep the load
 running, heal the cut and wait for it to catch up. The cut-off side must not
 acknowledge what it cannot replicate: every acknowledged message must reach
-every member's device exactly once and in order.`))
+every member's device exactly once and in order.`),
+		surgeCommand(env))
+	return cmd
+}
+
+func surgeCommand(env Env) *cobra.Command {
+	var (
+		o      surge.Options
+		asJSON bool
+		keep   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "surge",
+		Short: "New Year's midnight: a spike to N× the load (or a reconnect storm) and check nothing breaks",
+		Long: `Start a node (or, with --dcs 3, a 3-DC cluster) on this machine and have
+synthetic users chat in small groups at a steady rate, with typing notices,
+receipts and history reads; then, within one second, multiply the rate by
+--factor for --spike, then return to the baseline. With --reconnect-storm,
+every client also drops its connection and reconnects at the moment the
+spike begins.
+
+The nodes must bend, not break: shed typing first, then receipts, then
+syncs and reads, and message sends last; refuse with retry_after rather
+than leave anything hanging; lose no acknowledged message; keep admitted
+sends under a second; and return to the baseline's latency within 10 s.
+The report gives, per tier, what was admitted and refused and the latency
+clients saw, each node's peak memory and the order of shedding. The exit
+status is 2 if a promise was broken.`,
+		Example: `  dandan drill surge
+  dandan drill surge --dcs 3 --json
+  dandan drill surge --reconnect-storm --spike 20s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Progress = env.Stderr
+			if o.Dir == "" {
+				dir, err := os.MkdirTemp("", "dandan-surge-")
+				if err != nil {
+					return err
+				}
+				o.Dir = dir
+				if !keep {
+					defer os.RemoveAll(dir)
+				}
+			}
+			res, err := surge.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				err = res.WriteJSON(cmd.OutOrStdout())
+			} else {
+				err = res.WriteText(cmd.OutOrStdout())
+			}
+			if err != nil {
+				return err
+			}
+			if !res.OK() {
+				return exitError{code: 2}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.DCs, "dcs", 1, "1: a single node; 3 or more: a cluster with one node per data centre")
+	f.IntVar(&o.Users, "users", 1000, "synthetic users, one device each")
+	f.IntVar(&o.RoomSize, "room-size", 4, "members of each room (every user is in two)")
+	f.Float64Var(&o.Rate, "rate", 200, "baseline messages per second, all users together")
+	f.Float64Var(&o.Factor, "factor", 10, "the spike's rate as a multiple of the baseline")
+	f.DurationVar(&o.Baseline, "baseline", 20*time.Second, "steady load before the spike")
+	f.DurationVar(&o.Spike, "spike", time.Minute, "how long the spike lasts")
+	f.DurationVar(&o.After, "after", 20*time.Second, "steady load after the spike")
+	f.BoolVar(&o.ReconnectStorm, "reconnect-storm", false, "every client drops and reconnects when the spike begins")
+	f.StringSliceVar(&o.NodeFlags, "node-flag", nil, "extra flag for every node, e.g. --node-flag=--max-inflight=512 (repeatable)")
+	f.StringVar(&o.Dir, "data", "", "directory for the nodes (default: a temporary one, removed afterwards)")
+	f.BoolVar(&keep, "keep", false, "keep the temporary directory (node logs) afterwards")
+	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
 	return cmd
 }
 

@@ -35,7 +35,8 @@ import (
 	"github.com/dandanchat/dandan/internal/netproxy"
 )
 
-// Options describe the cluster.
+// Options describe the cluster. One data centre of one node is a single,
+// unclustered node.
 type Options struct {
 	DCs        int           // data centres; default 3
 	NodesPerDC int           // default 1
@@ -193,8 +194,10 @@ func (c *Cluster) Command(n *Node) []string {
 }
 
 func (c *Cluster) args(n *Node) []string {
-	args := []string{"serve", "--data", n.dataDir, "--http", n.httpAddr, "--cluster", n.route,
-		"--peers", strings.Join(n.peers, ","), "--dc", n.DC, "--node", n.Name, "--log-format", "json"}
+	args := []string{"serve", "--data", n.dataDir, "--http", n.httpAddr, "--log-format", "json"}
+	if len(c.nodes) > 1 {
+		args = append(args, "--cluster", n.route, "--peers", strings.Join(n.peers, ","), "--dc", n.DC, "--node", n.Name)
+	}
 	return append(args, c.opts.Flags...)
 }
 
@@ -263,6 +266,17 @@ func (c *Cluster) WaitReady(ctx context.Context, dc string) error {
 		}
 	}
 	return nil
+}
+
+// PeakRSS is the most memory n's current process has had resident (its
+// high-water mark), in bytes; 0 if unknown (not running, or not Linux).
+func (n *Node) PeakRSS() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	return peakRSS(n.cmd.Process.Pid)
 }
 
 // Kill kills every process of data centre dc with SIGKILL, at once, and

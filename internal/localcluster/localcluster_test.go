@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 
@@ -76,5 +77,30 @@ func TestCutAndHeal(t *testing.T) {
 	}
 	if err := c.Restart(ctx, "dc2"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSingleNode starts one data centre of one node: an unclustered node,
+// whose peak memory is known.
+func TestSingleNode(t *testing.T) {
+	exe, env := testnode.Exe(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := localcluster.Start(ctx, localcluster.Options{DCs: 1, Dir: t.TempDir(), Exe: exe, Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(context.Background())
+	n := c.Nodes()[0]
+	for _, arg := range c.Command(n) {
+		if arg == "--cluster" {
+			t.Errorf("a single node was started as a cluster: %v", c.Command(n))
+		}
+	}
+	if got := code(n.URL); got != api.CodeUnauthorized {
+		t.Errorf("the node answers %q, want unauthorized", got)
+	}
+	if rss := n.PeakRSS(); runtime.GOOS == "linux" && (rss < 1<<20 || rss > 1<<40) {
+		t.Errorf("PeakRSS = %d bytes", rss)
 	}
 }
