@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/dandanchat/dandan/internal/drill"
-	"github.com/dandanchat/dandan/internal/surge"
 	"github.com/dandanchat/dandan/internal/localcluster"
+	"github.com/dandanchat/dandan/internal/surge"
 	"github.com/spf13/cobra"
 )
 
@@ -154,7 +154,7 @@ status is 2 if a promise was broken.`,
 	f.IntVar(&o.DCs, "dcs", 1, "1: a single node; 3 or more: a cluster with one node per data centre")
 	f.IntVar(&o.Users, "users", 1000, "synthetic users, one device each")
 	f.IntVar(&o.RoomSize, "room-size", 4, "members of each room (every user is in two)")
-	f.Float64Var(&o.Rate, "rate", 200, "baseline messages per second, all users together")
+	f.Float64Var(&o.Rate, "rate", 1000, "baseline messages per second, all users together")
 	f.Float64Var(&o.Factor, "factor", 10, "the spike's rate as a multiple of the baseline")
 	f.DurationVar(&o.Baseline, "baseline", 20*time.Second, "steady load before the spike")
 	f.DurationVar(&o.Spike, "spike", time.Minute, "how long the spike lasts")

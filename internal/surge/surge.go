@@ -34,7 +34,7 @@ type Options struct {
 	DCs            int           // 1: a single node (the default); 3 or more: a cluster, one node per data centre
 	Users          int           // synthetic users, one device each; default 1000
 	RoomSize       int           // members of each room; every user is in two rooms; default 4
-	Rate           float64       // baseline messages per second, all users together; default 200
+	Rate           float64       // baseline messages per second, all users together; default 1000
 	Factor         float64       // the spike's rate is Factor × Rate; default 10
 	Baseline       time.Duration // steady load before the spike; default 20s
 	Spike          time.Duration // how long the spike lasts; default 60s
@@ -64,7 +64,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.RoomSize = 4
 	}
 	if o.Rate == 0 {
-		o.Rate = 200
+		o.Rate = 1000
 	}
 	if o.Factor == 0 {
 		o.Factor = 10
