@@ -96,10 +96,20 @@ type entry struct {
 	sentAt  time.Time // when it was last written
 	retryAt time.Time // non-zero: delayed after a retryable error
 	queued  bool      // in unsent
+	wire    bool      // written and unanswered (counted in outbox.onWire)
 	removed bool
 }
 
 // outbox holds every unanswered send, in order, keyed by client id.
+//
+// It is also the client's half of admission control. When the server
+// refuses a send for load (overloaded, rate_limited), the whole outbox is
+// held until the retry_after has passed, and then at most window sends are
+// written before their answers come back: one at first, doubling with each
+// acknowledgement (like TCP's slow start), until the limit is lifted. So a
+// device with many queued messages does not answer one refusal with a
+// flood of resends that are refused in turn, which would spend the busy
+// server's time on refusals.
 type outbox struct {
 	max     int
 	n       uint64
@@ -107,7 +117,14 @@ type outbox struct {
 	order   *list.List
 	unsent  []*entry            // to write on the current (or next) connection
 	delayed map[*entry]struct{} // waiting for their retryAt
+
+	holdUntil time.Time // no send is written before this
+	window    int       // most sends written and unanswered at once; 0: no limit
+	onWire    int       // sends written and unanswered
 }
+
+// maxWindow is the window above which the limit is lifted.
+const maxWindow = 256
 
 func newOutbox(max int) *outbox {
 	return &outbox{max: max, byID: map[string]*entry{}, order: list.New(), delayed: map[*entry]struct{}{}}
@@ -128,10 +145,19 @@ func (o *outbox) remove(e *entry) {
 	if e.removed {
 		return
 	}
+	o.unwire(e)
 	e.removed = true
 	o.order.Remove(e.elem)
 	delete(o.byID, e.frame.ID)
 	delete(o.delayed, e)
+}
+
+// unwire notes that e is no longer written and unanswered.
+func (o *outbox) unwire(e *entry) {
+	if e.wire {
+		e.wire = false
+		o.onWire--
+	}
 }
 
 // delay keeps e for a resend at t.
@@ -139,16 +165,41 @@ func (o *outbox) delay(e *entry, t time.Time) {
 	if e.removed || e.queued {
 		return
 	}
+	o.unwire(e)
 	e.retryAt = t
 	o.delayed[e] = struct{}{}
 }
+
+// backOff holds every send until t and restarts the window at one: the
+// server refused a send for load.
+func (o *outbox) backOff(t time.Time) {
+	if t.After(o.holdUntil) {
+		o.holdUntil = t
+	}
+	o.window = 1
+}
+
+// acked widens the window after an acknowledgement.
+func (o *outbox) acked() {
+	if o.window > 0 {
+		o.window *= 2
+		if o.window > maxWindow {
+			o.window = 0
+		}
+	}
+}
+
+// waiting reports whether sends wait to be written.
+func (o *outbox) waiting() bool { return len(o.unsent) > 0 }
 
 // requeueAll schedules every entry for writing on a new connection, in
 // order, except those still delayed.
 func (o *outbox) requeueAll(now time.Time) {
 	o.unsent = o.unsent[:0]
+	o.onWire = 0
 	for el := o.order.Front(); el != nil; el = el.Next() {
 		e := el.Value.(*entry)
+		e.wire = false
 		if !e.retryAt.IsZero() {
 			if e.retryAt.After(now) {
 				continue
@@ -161,10 +212,14 @@ func (o *outbox) requeueAll(now time.Time) {
 	}
 }
 
-// take returns the frames to write now on session gen, marking them sent, and
-// the time of the next delayed resend (zero if none).
+// take returns the frames to write now on session gen, in the order they
+// were added, marking them sent, and the time at which more may be due
+// (zero if none): a delayed resend, or the end of a hold.
 func (o *outbox) take(gen uint64, now time.Time) ([]api.ClientFrame, time.Time) {
 	var next time.Time
+	if o.holdUntil.After(now) {
+		return nil, o.holdUntil
+	}
 	var due []*entry
 	for e := range o.delayed {
 		if e.retryAt.After(now) {
@@ -175,22 +230,31 @@ func (o *outbox) take(gen uint64, now time.Time) ([]api.ClientFrame, time.Time) 
 		}
 		delete(o.delayed, e)
 		e.retryAt = time.Time{}
+		e.queued = true
 		due = append(due, e)
 	}
-	slices.SortFunc(due, func(a, b *entry) int { return cmp.Compare(a.n, b.n) })
+	todo := o.unsent
+	if len(due) > 0 {
+		todo = append(due, o.unsent...)
+		slices.SortFunc(todo, func(a, b *entry) int { return cmp.Compare(a.n, b.n) })
+	}
 	var frames []api.ClientFrame
-	for _, list := range [][]*entry{o.unsent, due} {
-		for _, e := range list {
-			if e.removed {
-				continue
-			}
-			e.queued, e.gen, e.sentAt = false, gen, now
-			e.p.wrote(now)
-			frames = append(frames, e.frame)
+	rest := todo[:0:0]
+	for i, e := range todo {
+		if e.removed {
+			continue
 		}
+		if o.window > 0 && o.onWire >= o.window {
+			rest = append(rest, todo[i:]...) // their turn comes with the acks
+			break
+		}
+		e.queued, e.gen, e.sentAt, e.wire = false, gen, now, true
+		o.onWire++
+		e.p.wrote(now)
+		frames = append(frames, e.frame)
 	}
 	clear(o.unsent)
-	o.unsent = o.unsent[:0]
+	o.unsent = append(o.unsent[:0], rest...)
 	return frames, next
 }
 

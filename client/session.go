@@ -372,8 +372,13 @@ func (l *Live) handleAck(f *api.ServerFrame) {
 	e, ok := l.out.byID[id]
 	if ok {
 		l.out.remove(e)
+		l.out.acked()
 	}
+	more := l.out.waiting()
 	l.mu.Unlock()
+	if more {
+		l.wake() // the window may let the next sends go
+	}
 	if !ok {
 		l.log.Debug("client: live: ack of no pending send", "id", id)
 		return
@@ -418,7 +423,13 @@ func (l *Live) handleSendError(id string, e *api.Error) {
 	retry := ok && isRetryable(e.Code)
 	switch {
 	case retry:
-		l.out.delay(en, time.Now().Add(l.retryDelay(e)))
+		at := time.Now().Add(l.retryDelay(e))
+		l.out.delay(en, at)
+		if e.Code == api.CodeOverloaded || e.Code == api.CodeRateLimited {
+			// The server is busy (not one room's storage): every send
+			// waits, then they go a few at a time.
+			l.out.backOff(at)
+		}
 	case ok:
 		l.out.remove(en)
 	}

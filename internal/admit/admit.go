@@ -103,7 +103,7 @@ func (t Tier) retryBase() time.Duration {
 type Config struct {
 	MaxInFlight   int           // upper bound of the adaptive in-flight limit; default 1024
 	MinInFlight   int           // its lower bound; default 16
-	TargetLatency time.Duration // message work slower than this, for more than half of a window, shrinks the limit; default 250ms
+	TargetLatency time.Duration // message work slower than this, for more than a tenth of a window, shrinks the limit; default 250ms
 	Window        time.Duration // how often the limit adapts; default 100ms
 	MaxMemory     uint64        // bytes of memory the process may use before it is full; 0 = no bound
 
@@ -251,11 +251,11 @@ func (t Ticket) Done() {
 	if now.Sub(c.winStart) < c.cfg.Window {
 		return
 	}
-	// Multiplicative decrease when most work is slow, else growth; growth
-	// is multiplicative too, so the limit recovers within a few seconds
-	// once a surge ends.
+	// Multiplicative decrease when the window's 90th percentile is slow,
+	// else growth; growth is multiplicative too, so the limit recovers
+	// within a few seconds once a surge ends.
 	limit := c.Limit()
-	if 2*c.winSlow > c.winDone {
+	if 10*c.winSlow > c.winDone {
 		limit = max(float64(c.cfg.MinInFlight), limit*0.8)
 	} else {
 		limit = min(float64(c.cfg.MaxInFlight), limit*1.1+1)

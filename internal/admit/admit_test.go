@@ -169,15 +169,24 @@ func TestLimitAdapts(t *testing.T) {
 	if got := c.Limit(); got != 1000 {
 		t.Errorf("limit after long fast work = %v, want the ceiling 1000", got)
 	}
-	// A minority of slow work (a room waiting for a leader election, say)
-	// does not shrink the limit.
+	// A twentieth of work slow does not shrink the limit; a fifth does.
 	for range 100 {
-		work(10 * time.Millisecond)
-		work(10 * time.Millisecond)
-		work(500 * time.Millisecond)
+		for range 19 {
+			work(time.Millisecond)
+		}
+		work(200 * time.Millisecond)
 	}
 	if got := c.Limit(); got != 1000 {
-		t.Errorf("limit with a third of work slow = %v, want 1000", got)
+		t.Errorf("limit with a twentieth of work slow = %v, want 1000", got)
+	}
+	for range 100 {
+		for range 4 {
+			work(time.Millisecond)
+		}
+		work(200 * time.Millisecond)
+	}
+	if got := c.Limit(); got >= 1000 {
+		t.Errorf("limit with a fifth of work slow = %v, want it shrunk", got)
 	}
 }
 

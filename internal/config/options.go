@@ -44,7 +44,7 @@ func options() []option {
 		{name: "metrics-addr", help: `listen address for /metrics ("" = the main HTTP listener)`, field: func(c *Config) any { return &c.MetricsAddr }},
 		{name: "max-inflight", help: "most operations a node works on at once (16-1000000); it admits fewer while sends are slow", field: func(c *Config) any { return &c.MaxInFlight }},
 		{name: "max-memory", help: "MiB of memory a node may use before it refuses new work (0 = 70% of the machine's or container's)", field: func(c *Config) any { return &c.MaxMemory }},
-		{name: "latency-target", help: "send latency (median) above which a node admits less work (10ms-10s)", field: func(c *Config) any { return &c.LatencyTarget }},
+		{name: "latency-target", help: "send latency (90th percentile) above which a node admits less work (10ms-10s)", field: func(c *Config) any { return &c.LatencyTarget }},
 		{name: "cluster", help: `cluster route listen address, e.g. 0.0.0.0:7422 ("" = a single node)`, field: func(c *Config) any { return &c.Cluster }},
 		{name: "peers", help: "other nodes' route addresses, comma-separated host:port", field: func(c *Config) any { return &c.Peers }},
 		{name: "dc", help: "this node's data centre; replicas are spread so no two share one", field: func(c *Config) any { return &c.DC }},

@@ -57,22 +57,20 @@ type (
 )
 
 // public wraps a handler that needs no token (sign-up, sign-in): it is rate
-// limited per address and runs in the sign-in lane, whose budget of
-// password hashes is its own, so a login storm cannot starve messages.
+// limited per address; its password hashing runs in the sign-in lane (see
+// messenger.Config.Hashing), whose budget is its own, so that a login storm
+// cannot starve messages.
 func (a *API) public(route string, status int, h publicHandler) http.Handler {
-	lane := a.cfg.Admit.SignIns
+	lane := a.cfg.Admit.SignIns.Name()
 	return a.wrap(route, func(w http.ResponseWriter, r *http.Request) (any, int, error) {
 		if err := allow(a.cfg.AuthLimit, clientAddr(r)); err != nil {
-			a.cfg.Admit.Refused(lane.Name(), api.CodeOf(err))
+			a.cfg.Admit.Refused(lane, api.CodeOf(err))
 			return nil, 0, err
 		}
-		release, e := lane.Acquire(r.Context())
-		if e != nil {
-			a.cfg.Admit.Refused(lane.Name(), e.Code)
-			return nil, 0, e
-		}
-		defer release()
 		v, err := h(r.Context(), r)
+		if api.IsCode(err, api.CodeOverloaded) {
+			a.cfg.Admit.Refused(lane, api.CodeOverloaded)
+		}
 		return v, status, err
 	})
 }

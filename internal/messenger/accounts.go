@@ -31,7 +31,12 @@ func (s *Service) SignUp(ctx context.Context, r api.SignUpRequest) (*api.Session
 	if err := api.CheckName("device name", r.DeviceName, api.MaxDeviceNameBytes); err != nil {
 		return nil, err
 	}
+	release, e := s.cfg.Hashing.Acquire(ctx)
+	if e != nil {
+		return nil, e
+	}
 	hash, err := auth.HashPassword(r.Password, s.cfg.Password)
+	release()
 	if err != nil {
 		return nil, s.unavailable("hash password", err)
 	}
@@ -61,14 +66,22 @@ func (s *Service) SignIn(ctx context.Context, r api.SignInRequest) (*api.Session
 		return nil, bad
 	}
 	u, err := s.userByHandle(ctx, strings.ToLower(strings.TrimSpace(r.Handle)))
-	if err != nil {
-		if api.IsCode(err, api.CodeNotFound) {
-			auth.DummyVerify(r.Password, s.cfg.Password) // same time as a real check
-			return nil, bad
-		}
+	if err != nil && !api.IsCode(err, api.CodeNotFound) {
 		return nil, err
 	}
+	// Password hashing has a budget of its own: a login storm waits its
+	// turn (or is refused with retry_after) instead of taking every core.
+	release, e := s.cfg.Hashing.Acquire(ctx)
+	if e != nil {
+		return nil, e
+	}
+	if err != nil {
+		auth.DummyVerify(r.Password, s.cfg.Password) // same time as a real check
+		release()
+		return nil, bad
+	}
 	ok, err := auth.VerifyPassword(u.PasswordHash, r.Password)
+	release()
 	if err != nil {
 		s.log.Error("stored password hash unreadable", "user", u.ID, "err", err)
 		return nil, api.Errorf(api.CodeInternal, "sign-in failed")

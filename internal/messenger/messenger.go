@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/admit"
 	"github.com/dandanchat/dandan/internal/auth"
 	"github.com/dandanchat/dandan/internal/index"
 	"github.com/dandanchat/dandan/internal/store"
@@ -29,6 +30,7 @@ import (
 type Config struct {
 	MaxRoomMembers int
 	Password       auth.Params
+	Hashing        *admit.Lane      // budget of password hashes at once; nil = unbounded
 	Now            func() time.Time // nil: time.Now
 }
 

@@ -119,7 +119,9 @@ func (n *Node) start(ctx context.Context) error {
 	if cfg.PasswordHash == "fast" {
 		pw = auth.FastParams()
 	}
-	n.svc = messenger.New(n.store, n.index, b.Conn(), messenger.Config{MaxRoomMembers: cfg.MaxRoomMembers, Password: pw}, n.log)
+	n.admit = admit.New(admission(cfg), n.Metrics.Registry)
+	n.svc = messenger.New(n.store, n.index, b.Conn(), messenger.Config{MaxRoomMembers: cfg.MaxRoomMembers,
+		Password: pw, Hashing: n.admit.SignIns}, n.log)
 
 	if cfg.Clustered() {
 		fwConn, err := b.Connect("dandan-forward")
@@ -132,7 +134,6 @@ func (n *Node) start(ctx context.Context) error {
 			return err
 		}
 	}
-	n.admit = admit.New(admission(cfg), n.Metrics.Registry)
 	sendLimit := limiter(cfg.SendRate, cfg.SendBurst)
 	gwConn, err := b.Connect("dandan-gateway")
 	if err != nil {

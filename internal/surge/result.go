@@ -18,6 +18,7 @@ type Result struct {
 	Users   int    `json:"users"`
 	Rooms   int    `json:"rooms"`
 
+	Deferred   int `json:"deferred"`   // sends not made because the user's last message was still pending
 	Sent       int `json:"sent"`       // messages the users sent
 	Acked      int `json:"acked"`      // of which acknowledged
 	Lost       int `json:"lost"`       // acknowledged but not in the room's history
@@ -120,8 +121,8 @@ func (r *Result) WriteText(w io.Writer) error {
 		verdict = "FAILED"
 	}
 	fmt.Fprintf(&b, "surge drill %s: %s\n\n", verdict, r.Options)
-	fmt.Fprintf(&b, "messages: %d sent, %d acknowledged, %d lost, %d duplicated, %d failed, %d timed out; %d refusals with retry_after\n",
-		r.Sent, r.Acked, r.Lost, r.Duplicated, r.Failed, r.TimedOut, r.Refused)
+	fmt.Fprintf(&b, "messages: %d sent, %d acknowledged, %d lost, %d duplicated, %d failed, %d timed out; %d refusals with retry_after; %d deferred (the user's last message was pending)\n",
+		r.Sent, r.Acked, r.Lost, r.Duplicated, r.Failed, r.TimedOut, r.Refused, r.Deferred)
 	fmt.Fprintf(&b, "admitted sends: p50 %.0f ms, p99 %.0f ms (spike %.0f ms, worst second %.0f ms), max %.0f ms\n",
 		r.SendAckP50MS, r.SendAckP99MS, r.SpikeSendAckP99MS, r.WorstSecondP99MS, r.SendAckMaxMS)
 	rec := "never"
@@ -170,6 +171,7 @@ func (r *run) summarize(res *Result, before, after map[string]metrics) {
 	defer s.mu.Unlock()
 	spikeFrom, spikeTo, end := r.t0.Add(r.spikeStart()), r.t0.Add(r.spikeEnd()), r.t0.Add(r.end())
 
+	res.Deferred = int(r.deferred.Load())
 	res.Refused = len(s.refusals["send"]) + len(s.refusals["edit"]) + len(s.refusals["delete"])
 	res.TimedOut = s.ackTimeouts + res.Unanswered
 	res.Disconnects = s.drops

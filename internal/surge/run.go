@@ -27,6 +27,8 @@ type user struct {
 	mu          sync.Mutex
 	connectedAt time.Time // of the current connection
 	resynced    bool      // synced again since the reconnect storm
+
+	sending atomic.Bool // a message of this user awaits its acknowledgement
 }
 
 // sendRec is one message a user sent.
@@ -56,6 +58,7 @@ type run struct {
 	receiptAt map[string]time.Time
 
 	points   []point        // the nodes' load, sheds and memory, once a second
+	deferred atomic.Int64   // sends not made: the user's last message was still pending
 	inflight sync.WaitGroup // sends awaiting their answer
 }
 
@@ -216,7 +219,10 @@ func (r *run) setUp(ctx context.Context) error {
 }
 
 // drive sends messages at the phase's rate: each one is preceded by a
-// typing notice, from a random user to one of its rooms.
+// typing notice, from a random user to one of its rooms. A user whose last
+// message is still pending does not send another, as a person waits for
+// "sending…" to turn into "sent": that send is deferred (and counted), so
+// the backlog a surge leaves behind is bounded by the number of users.
 func (r *run) drive(ctx context.Context) {
 	const tick = 5 * time.Millisecond
 	t := time.NewTicker(tick)
@@ -233,6 +239,10 @@ func (r *run) drive(ctx context.Context) {
 			last = now
 			for ; owed >= 1; owed-- {
 				u := r.users[rand.IntN(len(r.users))]
+				if !u.sending.CompareAndSwap(false, true) {
+					r.deferred.Add(1)
+					continue
+				}
 				room := u.rooms[rand.IntN(len(u.rooms))]
 				r.send(u, room, fmt.Sprintf("s%d-%d", u.idx, n.Add(1)))
 			}
@@ -253,6 +263,7 @@ func (r *run) send(u *user, room, id string) {
 	go func() {
 		defer r.inflight.Done()
 		<-p.Done()
+		u.sending.Store(false)
 		ack, err := p.Wait(context.Background())
 		tries, last := p.Attempts()
 		at := time.Now()
