@@ -109,7 +109,7 @@ type Config struct {
 
 	SignIns  int // password hashes at once; default max(1, GOMAXPROCS/2)
 	Connects int // WebSocket authentications at once; default 64
-	Syncs    int // catch-ups at once; default 2×GOMAXPROCS
+	Syncs    int // catch-ups at once; default 64 (they mostly wait for storage)
 
 	// Now reads the clock; tests set it. Default time.Now.
 	Now func() time.Time
@@ -140,7 +140,7 @@ func (c Config) withDefaults() Config {
 		c.Connects = 64
 	}
 	if c.Syncs <= 0 {
-		c.Syncs = 2 * procs
+		c.Syncs = 64
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -194,7 +194,7 @@ func New(cfg Config, reg prometheus.Registerer) *Controller {
 	}
 	c.SignIns = newLane(c, "signin", cfg.SignIns, 2*time.Second, time.Second)
 	c.Connects = newLane(c, "connect", cfg.Connects, time.Second, 500*time.Millisecond)
-	c.Syncs = newLane(c, "catchup", cfg.Syncs, 100*time.Millisecond, 500*time.Millisecond)
+	c.Syncs = newLane(c, "catchup", cfg.Syncs, 250*time.Millisecond, 500*time.Millisecond)
 	if reg != nil {
 		reg.MustRegister(admitted, shed, c.refused, &firstShedCollector{c: c, desc: prometheus.NewDesc(
 			"dandan_first_shed_timestamp_seconds", "When work of a tier was first shed since the node started (0: never).", []string{"tier"}, nil)},

@@ -272,14 +272,14 @@ func TestLane(t *testing.T) {
 	if res := <-done; res.err != nil {
 		t.Errorf("waiter refused although a slot was freed: %v", res.err)
 	}
-	// The queue is bounded: with 8 waiting, the next is refused at once.
+	// The queue is bounded: with 16 waiting, the next is refused at once.
 	r1, _ = l.Acquire(ctx)
 	var wg sync.WaitGroup
-	for range 8 {
+	for range 16 {
 		wg.Go(func() { _, _ = l.Acquire(ctx) })
 	}
 	deadline := time.Now().Add(time.Second)
-	for l.waiting.Load() < 8 && time.Now().Before(deadline) {
+	for l.waiting.Load() < 16 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	if !l.Busy() {

@@ -12,7 +12,7 @@ import (
 
 // Lane runs one kind of costly work (password hashing, token checks,
 // catch-ups) with a budget of its own: at most size at once. A caller waits
-// at most wait for a slot, and at most 4×size callers wait at once; beyond
+// at most wait for a slot, and at most 8×size callers wait at once; beyond
 // either the work is refused with retry_after. So the lane's queue is
 // bounded, nobody waits long, and a storm of this kind of work can use only
 // its own budget. A nil *Lane admits everything.
@@ -28,7 +28,7 @@ type Lane struct {
 }
 
 func newLane(c *Controller, name string, size int, wait, retry time.Duration) *Lane {
-	return &Lane{name: name, slots: make(chan struct{}, size), maxWait: 4 * int64(size), wait: wait, retry: retry,
+	return &Lane{name: name, slots: make(chan struct{}, size), maxWait: 8 * int64(size), wait: wait, retry: retry,
 		admitted: c.admittedVec.WithLabelValues(name), shed: c.shedVec.WithLabelValues(name)}
 }
 
@@ -54,7 +54,7 @@ func (l *Lane) Acquire(ctx context.Context) (release func(), err *api.Error) {
 	}
 	if l.waiting.Add(1) > l.maxWait {
 		l.waiting.Add(-1)
-		return nil, l.refuse()
+		return nil, l.Refuse()
 	}
 	defer l.waiting.Add(-1)
 	t := time.NewTimer(l.wait)
@@ -66,7 +66,7 @@ func (l *Lane) Acquire(ctx context.Context) (release func(), err *api.Error) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-	return nil, l.refuse()
+	return nil, l.Refuse()
 }
 
 func (l *Lane) release() { <-l.slots }
@@ -77,7 +77,12 @@ func (l *Lane) Busy() bool {
 	return l != nil && len(l.slots) == cap(l.slots) && l.waiting.Load() >= l.maxWait
 }
 
-func (l *Lane) refuse() *api.Error {
+// Refuse counts a shed of the lane's work and returns the refusal, with a
+// jittered retry_after; for work refused before it reached Acquire.
+func (l *Lane) Refuse() *api.Error {
+	if l == nil {
+		return &api.Error{Code: api.CodeOverloaded, Message: "the server is busy; retry shortly", RetryAfterMS: 1000}
+	}
 	l.shed.Inc()
 	d := l.retry + rand.N(l.retry/2+1)
 	return &api.Error{Code: api.CodeOverloaded, Message: "the server is busy; retry shortly", RetryAfterMS: d.Milliseconds()}

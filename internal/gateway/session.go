@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"runtime"
@@ -122,7 +121,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// New sessions cost memory, and a full queue of token checks means a
 	// reconnect storm: refuse before the upgrade, the cheapest moment.
 	if a := g.cfg.Admit; a.MemoryFull() || a.Connects.Busy() {
-		e := &api.Error{Code: api.CodeOverloaded, Message: "the server is busy; retry shortly", RetryAfterMS: 1000 + rand.Int64N(1000)}
+		e := a.Connects.Refuse()
 		g.refuse(a.Connects.Name(), e)
 		httpapi.WriteError(w, e)
 		return
@@ -155,8 +154,9 @@ func (g *Gateway) serve(conn *websocket.Conn) {
 	if err != nil {
 		writeFrame(conn, api.ServerFrame{Type: api.FrameError, Ref: api.FrameAuth, Error: api.AsError(err)})
 		code := closeUnauthorized
-		if api.IsCode(err, api.CodeOverloaded) {
+		if e := api.AsError(err); e.Code == api.CodeOverloaded {
 			code = closeOverloaded
+			g.refuse(g.cfg.Admit.Connects.Name(), e)
 		}
 		_ = conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(code, string(api.CodeOf(err))), time.Now().Add(time.Second))
