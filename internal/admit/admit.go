@@ -157,6 +157,7 @@ type Controller struct {
 	cfg Config
 
 	inflight atomic.Int64
+	shedding atomic.Int32  // how many tiers are shed, from the least important up
 	limit    atomic.Uint64 // float64 bits: the adaptive in-flight limit
 	memLoad  atomic.Uint64 // float64 bits: memory in use / MaxMemory
 	memAt    atomic.Int64  // unix ns of the last memory reading
@@ -197,7 +198,7 @@ func New(cfg Config, reg prometheus.Registerer) *Controller {
 	c.Syncs = newLane(c, "catchup", cfg.Syncs, 250*time.Millisecond, 500*time.Millisecond)
 	if reg != nil {
 		reg.MustRegister(admitted, shed, c.refused, &firstShedCollector{c: c, desc: prometheus.NewDesc(
-			"dandan_first_shed_timestamp_seconds", "When work of a tier was first shed since the node started (0: never).", []string{"tier"}, nil)},
+			"dandan_first_shed_timestamp_seconds", "When the node first began to shed a tier since it started (0: never).", []string{"tier"}, nil)},
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dandan_load", Help: "The node's load: 1 means message sends are refused."}, c.Load),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dandan_inflight", Help: "Admitted work in progress."}, func() float64 { return float64(c.inflight.Load()) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dandan_inflight_limit", Help: "The adaptive limit of work in progress."}, func() float64 { return c.Limit() }),
@@ -220,8 +221,9 @@ func (c *Controller) Admit(t Tier) (Ticket, *api.Error) {
 	if c == nil {
 		return Ticket{}, nil
 	}
-	if load := c.Load(); load >= t.ShedAt() {
-		c.shedOne(t)
+	load := c.Load()
+	if rank(t) <= c.ladder(load) {
+		c.shed[t].Inc()
 		return Ticket{}, c.refusal(t, load)
 	}
 	c.inflight.Add(1)
@@ -309,9 +311,37 @@ func (c *Controller) Refused(tier string, code api.Code) {
 	c.refused.WithLabelValues(tier, string(code)).Inc()
 }
 
-func (c *Controller) shedOne(t Tier) {
-	c.shed[t].Inc()
-	c.firstShed[t].CompareAndSwap(0, c.cfg.Now().UnixNano())
+// rank is t's place in the shedding order: 1 is shed first.
+func rank(t Tier) int32 { return int32(numTiers - t) }
+
+// ladder moves the shedding ladder toward load and returns how many tiers
+// are shed now. Tiers start being shed one at a time, least important
+// first, one step per call: even when the load jumps past several
+// thresholds at once, typing is shed before receipts, receipts before
+// syncs and syncs before messages, whatever order requests arrive in. The
+// ladder comes down at once when the load falls.
+func (c *Controller) ladder(load float64) int32 {
+	want := int32(0)
+	for _, t := range []Tier{Typing, Receipt, Sync, Message} {
+		if load < t.ShedAt() {
+			break
+		}
+		want++
+	}
+	for {
+		cur := c.shedding.Load()
+		next := min(want, cur+1)
+		if next == cur {
+			return cur
+		}
+		if c.shedding.CompareAndSwap(cur, next) {
+			if next > cur {
+				t := numTiers - Tier(next)
+				c.firstShed[t].CompareAndSwap(0, c.cfg.Now().UnixNano())
+			}
+			return next
+		}
+	}
 }
 
 // refusal is the error refusing tier t's work at load: retry_after grows
@@ -324,7 +354,7 @@ func (c *Controller) refusal(t Tier, load float64) *api.Error {
 		RetryAfterMS: max(1, time.Duration(d).Milliseconds())}
 }
 
-// FirstShed is when work of tier t was first shed (zero: never).
+// FirstShed is when the node first began to shed tier t (zero: never).
 func (c *Controller) FirstShed(t Tier) time.Time {
 	if ns := c.firstShed[t].Load(); ns != 0 {
 		return time.Unix(0, ns)

@@ -2,6 +2,7 @@ package admit
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"testing"
@@ -214,8 +215,18 @@ func TestMemoryBound(t *testing.T) {
 	mem = 120
 	mu.Unlock()
 	clk.Advance(time.Second)
-	if _, err := c.Admit(Message); err == nil || !c.MemoryFull() {
-		t.Errorf("message admitted at 120%% memory (full %v)", c.MemoryFull())
+	// The shedding ladder climbs one tier per request: messages are
+	// refused by the third request at most.
+	refused := false
+	for range 3 {
+		if tk, err := c.Admit(Message); err != nil {
+			refused = true
+		} else {
+			tk.Done()
+		}
+	}
+	if !refused || !c.MemoryFull() {
+		t.Errorf("messages admitted at 120%% memory (full %v)", c.MemoryFull())
 	}
 }
 
@@ -303,5 +314,56 @@ func TestSystemMemory(t *testing.T) {
 	m := SystemMemory()
 	if runtime.GOOS == "linux" && (m < 64<<20 || m > 1<<50) {
 		t.Errorf("SystemMemory() = %d bytes, not a plausible machine", m)
+	}
+}
+
+// TestLadder jumps the load past every threshold at once and sends only
+// message work: the node still begins to shed typing first, then
+// receipts, then syncs, then messages, one step per request, and comes
+// down at once when the load falls.
+func TestLadder(t *testing.T) {
+	c, clk, _ := newTest(t, Config{MaxInFlight: 16, MinInFlight: 16})
+	var held []Ticket
+	for range 16 {
+		tk, _ := c.Admit(Message)
+		held = append(held, tk)
+		clk.Advance(time.Millisecond)
+	}
+	// The load rose step by step to 15/16: every tier but messages is shed.
+	// Now jump past 1 with work that skips the ladder's test: hold more.
+	if _, err := c.Admit(Message); err == nil {
+		t.Fatal("message admitted at load 1")
+	}
+	for _, tk := range held {
+		tk.Done()
+	}
+	if _, err := c.Admit(Typing); err != nil {
+		t.Errorf("typing refused once the load fell: %v", err)
+	}
+	order := []Tier{Typing, Receipt, Sync, Message}
+	for i := 1; i < len(order); i++ {
+		if !c.FirstShed(order[i]).After(c.FirstShed(order[i-1])) {
+			t.Errorf("%s began to be shed at %v, not after %s (%v)", order[i], c.FirstShed(order[i]), order[i-1], c.FirstShed(order[i-1]))
+		}
+	}
+
+	// A jump from idle to overload: the first requests still climb the
+	// ladder one tier each.
+	c, clk, _ = newTest(t, Config{MaxInFlight: 16, MinInFlight: 16})
+	c.inflight.Store(20)
+	var got []bool
+	for range 5 {
+		clk.Advance(time.Millisecond)
+		tk, err := c.Admit(Message)
+		got = append(got, err == nil)
+		tk.Done()
+	}
+	if want := []bool{true, true, true, false, false}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("admitted %v after a jump to load 1.25, want %v", got, want)
+	}
+	for i := 1; i < len(order); i++ {
+		if !c.FirstShed(order[i]).After(c.FirstShed(order[i-1])) {
+			t.Errorf("after the jump, %s began to be shed before %s", order[i], order[i-1])
+		}
 	}
 }
