@@ -212,9 +212,10 @@ type session struct {
 	ownLast map[string]uint64               // room → seq of my last message shown
 	seenBy  map[string]map[string]uint64    // room → user → my message seq they were shown to have read
 	// connected is false from a Disconnected update to the next Connected.
-	connected bool
-	lastErr   error
-	width     int
+	connected    bool
+	lastErr      error
+	busyNoticeAt time.Time // when "the server is busy" was last shown
+	width        int
 
 	results    chan any
 	quit       chan struct{}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/client"
+	"github.com/dandanchat/dandan/internal/admit"
 	"github.com/dandanchat/dandan/internal/chat"
 	"github.com/dandanchat/dandan/internal/testnode"
 )
@@ -303,4 +304,33 @@ func TestChatContext(t *testing.T) {
 	if err := chat.Run(context.Background(), chat.Options{Client: c, In: strings.NewReader(""), Out: out, Room: "rnosuchroom0000000"}); !api.IsCode(err, api.CodeForbidden) {
 		t.Errorf("Run in a room not joined = %v, want forbidden", err)
 	}
+}
+
+// TestChatServerBusy: a message refused for load is kept, the user is told
+// why it waits, and it is sent by itself once the node admits it.
+func TestChatServerBusy(t *testing.T) {
+	n := testnode.Start(t)
+	ac, bc := signUp(t, n, "alice"), signUp(t, n, "bob")
+	if _, err := ac.CreateDirect(context.Background(), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	alice := start(t, "alice", ac, chat.Options{Room: "@bob"})
+	bob := start(t, "bob", bc, chat.Options{Room: "@alice"})
+
+	// Fill the node with work until it refuses message sends.
+	a := n.Admission()
+	var held []admit.Ticket
+	for {
+		tk, err := a.Admit(admit.Message)
+		if err != nil {
+			break
+		}
+		held = append(held, tk)
+	}
+	alice.say(t, "happy new year")
+	alice.wait(t, `the server is busy: your message is queued and will be sent in \d`)
+	for _, tk := range held {
+		tk.Done()
+	}
+	bob.wait(t, `^#\d+ \d\d:\d\d alice: happy new year$`)
 }

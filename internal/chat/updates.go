@@ -56,8 +56,32 @@ func (s *session) handleUpdate(ctx context.Context, u client.Update) {
 		s.handleTyping(ctx, u.RoomID, u.User)
 	case client.ReceiptUpdate:
 		s.handleReceipt(ctx, u.Receipt)
+	case client.Refused:
+		s.handleRefused(u)
 	}
 }
+
+// handleRefused tells the user, at most every few seconds, that the server
+// is busy and their message waits in the queue: it will be sent by itself.
+func (s *session) handleRefused(u client.Update) {
+	if u.Ref != api.FrameSend && u.Ref != api.FrameEdit && u.Ref != api.FrameDelete {
+		return
+	}
+	now := time.Now()
+	if now.Sub(s.busyNoticeAt) < busyNoticeEvery {
+		return
+	}
+	s.busyNoticeAt = now
+	wait := "shortly"
+	var e *api.Error
+	if errors.As(u.Err, &e) && e.RetryAfter() > 0 {
+		wait = "in " + e.RetryAfter().Round(100*time.Millisecond).String()
+	}
+	s.notice("* the server is busy: your message is queued and will be sent " + wait)
+}
+
+// busyNoticeEvery is how often "the server is busy" is shown at most.
+const busyNoticeEvery = 5 * time.Second
 
 // handleReceipt shows, in the current room, when another member has read my
 // latest message: "✓ seen by bob" (once per message and reader).
