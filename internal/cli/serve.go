@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/dandanchat/dandan/internal/config"
@@ -26,6 +27,14 @@ variables, then the --config file (TOML), then defaults.`,
 			return err
 		}
 		log := newLogger(env.Stderr, cfg.LogLevel, cfg.LogFormat)
+		// The garbage collector works harder as memory nears the node's
+		// bound, so that garbage is returned before admission control has
+		// to refuse work (unless the operator set GOMEMLIMIT).
+		if env.Getenv("GOMEMLIMIT") == "" {
+			if b := node.MemoryBound(cfg); b > 0 {
+				debug.SetMemoryLimit(int64(b / 10 * 9))
+			}
+		}
 		n, err := node.New(cfg, log)
 		if err != nil {
 			return err

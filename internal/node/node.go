@@ -212,15 +212,19 @@ func (n *Node) start(ctx context.Context) error {
 	return nil
 }
 
-// admission is the admission control of cfg; the memory bound defaults to
-// 70% of the memory available, leaving room for JetStream's file cache and
-// the kernel's socket buffers.
+// admission is the admission control of cfg.
 func admission(cfg config.Config) admit.Config {
-	mem := uint64(cfg.MaxMemory) << 20
-	if mem == 0 {
-		mem = admit.SystemMemory() / 10 * 7
+	return admit.Config{MaxInFlight: cfg.MaxInFlight, TargetLatency: cfg.LatencyTarget, MaxMemory: MemoryBound(cfg)}
+}
+
+// MemoryBound is the memory, in bytes, a node of cfg may use before it
+// refuses new work: --max-memory, or 70% of the memory available, leaving
+// room for JetStream's file cache and the kernel's socket buffers.
+func MemoryBound(cfg config.Config) uint64 {
+	if cfg.MaxMemory > 0 {
+		return uint64(cfg.MaxMemory) << 20
 	}
-	return admit.Config{MaxInFlight: cfg.MaxInFlight, TargetLatency: cfg.LatencyTarget, MaxMemory: mem}
+	return admit.SystemMemory() / 10 * 7
 }
 
 func limiter(r float64, burst int) *ratelimit.Limiter {
