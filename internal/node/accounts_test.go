@@ -267,9 +267,17 @@ func TestRateLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Clients that do not retry refusals by themselves, to see the server's answers.
+	noRetry := func(token string) *client.Client {
+		c, err := client.New(client.Options{Servers: []string{"http://" + n.Config.HTTP}, Token: token, OverloadRetries: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
 	var limited *api.Error
 	for i := 0; i < 10 && limited == nil; i++ {
-		_, err := alice.Send(ctx(t), room.ID, "spam")
+		_, err := noRetry(alice.Token()).Send(ctx(t), room.ID, "spam")
 		errorsAs(err, &limited)
 	}
 	if limited == nil || limited.Code != api.CodeRateLimited || limited.RetryAfterMS <= 0 {
@@ -277,7 +285,7 @@ func TestRateLimits(t *testing.T) {
 	}
 	limited = nil
 	for i := 0; i < 10 && limited == nil; i++ {
-		_, err := n.Client(t).SignIn(ctx(t), api.SignInRequest{Handle: "alice", Password: "wrong password"})
+		_, err := noRetry("").SignIn(ctx(t), api.SignInRequest{Handle: "alice", Password: "wrong password"})
 		errorsAs(err, &limited)
 		if limited != nil && limited.Code != api.CodeRateLimited {
 			limited = nil
