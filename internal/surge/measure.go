@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -194,10 +195,48 @@ func parseMetrics(r io.Reader) (metrics, error) {
 // point is one second of the timeline as the nodes saw it.
 type point struct {
 	at    time.Time
-	load  float64            // the highest load of any node
-	loads map[string]float64 // by node
-	shed  map[string]float64 // cumulative sheds by tier, all nodes
-	rss   float64            // the largest resident memory of any node
+	load  float64             // the highest load of any node
+	loads map[string]float64  // by node
+	shed  map[string]float64  // cumulative sheds by tier, all nodes
+	rss   float64             // the largest resident memory of any node
+	send  map[float64]float64 // cumulative send durations on the nodes: bucket upper bound (s) → count, all nodes
+}
+
+// sendBucket is the prefix of the nodes' send-duration histogram buckets.
+const sendBucket = `dandan_op_duration_seconds_bucket{op="send",le="`
+
+// sendBuckets adds m's send-duration buckets into into.
+func sendBuckets(m metrics, into map[float64]float64) {
+	for k, v := range m {
+		rest, ok := strings.CutPrefix(k, sendBucket)
+		if !ok {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.TrimSuffix(rest, `"}`), 64)
+		if err == nil {
+			into[le] += v
+		}
+	}
+}
+
+// bucketQuantile is the upper bound of the bucket holding quantile q of the
+// observations between two cumulative histograms; 0 if none.
+func bucketQuantile(from, to map[float64]float64, q float64) float64 {
+	var les []float64
+	for le := range to {
+		les = append(les, le)
+	}
+	slices.Sort(les)
+	total := to[math.Inf(1)] - from[math.Inf(1)]
+	if total <= 0 {
+		return 0
+	}
+	for _, le := range les {
+		if to[le]-from[le] >= q*total {
+			return le
+		}
+	}
+	return math.Inf(1)
 }
 
 // watch samples every node's load, sheds and memory once a second.
@@ -213,8 +252,9 @@ func (r *run) watch(ctx context.Context) {
 			if err != nil {
 				continue
 			}
-			p := point{at: now, shed: map[string]float64{}, loads: map[string]float64{}}
+			p := point{at: now, shed: map[string]float64{}, loads: map[string]float64{}, send: map[float64]float64{}}
 			for name, m := range all {
+				sendBuckets(m, p.send)
 				p.loads[name] = m.get("dandan_load")
 				p.load = max(p.load, p.loads[name])
 				p.rss = max(p.rss, m.get("process_resident_memory_bytes"))

@@ -81,13 +81,17 @@ type StormResult struct {
 
 // Second is one second of the run.
 type Second struct {
-	T       int                `json:"t"` // seconds from the start of the load
-	Phase   string             `json:"phase"`
-	Acked   int                `json:"acked"`
-	Refused int                `json:"refused"` // message sends refused
-	P99MS   float64            `json:"p99_ms"`  // admitted sends acknowledged in this second
-	Load    float64            `json:"load"`    // the highest load of any node
-	Shed    map[string]float64 `json:"shed"`    // sheds in this second, by tier
+	T       int     `json:"t"` // seconds from the start of the load
+	Phase   string  `json:"phase"`
+	Acked   int     `json:"acked"`
+	Refused int     `json:"refused"` // message sends refused
+	P99MS   float64 `json:"p99_ms"`  // admitted sends acknowledged in this second
+	// NodeP99MS is the nodes' own view: the upper bound of the histogram
+	// bucket holding the 99th percentile of the time they took to store
+	// sends finished in this second (storage only, no queueing, no network).
+	NodeP99MS float64            `json:"node_p99_ms"`
+	Load      float64            `json:"load"` // the highest load of any node
+	Shed      map[string]float64 `json:"shed"` // sheds in this second, by tier
 }
 
 // OK reports whether the drill kept every promise: nothing acknowledged
@@ -152,9 +156,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	for _, n := range r.Nodes {
 		fmt.Fprintf(&b, "node %s: peak memory %.0f MiB, highest load %.2f\n", n.Name, n.PeakRSSMB, n.MaxLoad)
 	}
-	b.WriteString("\nper second (acked, refused, p99 ms, load):\n")
+	b.WriteString("\nper second (acked, refused, p99 ms, nodes' store p99 ms (bucket), load):\n")
 	for _, s := range r.Seconds {
-		fmt.Fprintf(&b, "  %3ds %-8s %6d %6d %7.0f %5.2f\n", s.T, s.Phase, s.Acked, s.Refused, s.P99MS, s.Load)
+		fmt.Fprintf(&b, "  %3ds %-8s %6d %6d %7.0f %7.1f %5.2f\n", s.T, s.Phase, s.Acked, s.Refused, s.P99MS, s.NodeP99MS, s.Load)
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "problem: %s\n", p)
@@ -193,6 +197,7 @@ func (r *run) summarize(res *Result, before, after map[string]metrics) {
 			prevShed[tier] += m.get(`dandan_shed_total{tier="` + tier + `"}`)
 		}
 	}
+	var prevSend map[float64]float64
 	for t := r.t0; t.Before(end); t = t.Add(time.Second) {
 		sec := Second{T: int(t.Sub(r.t0) / time.Second), Phase: "baseline", Shed: map[string]float64{}}
 		if !t.Before(spikeFrom) {
@@ -212,6 +217,10 @@ func (r *run) summarize(res *Result, before, after map[string]metrics) {
 		for _, p := range points {
 			if !p.at.Before(t) && p.at.Before(t.Add(time.Second)) {
 				sec.Load = p.load
+				if prevSend != nil {
+					sec.NodeP99MS = 1000 * bucketQuantile(prevSend, p.send, 0.99)
+				}
+				prevSend = p.send
 				for _, tier := range tiers {
 					if d := p.shed[tier] - prevShed[tier]; d > 0 {
 						sec.Shed[tier] = d

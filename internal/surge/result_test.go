@@ -1,6 +1,7 @@
 package surge
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -64,5 +65,26 @@ func TestShedOrder(t *testing.T) {
 				t.Errorf("shedOrder = %v, %v; want %v, %v", order, ok, tt.order, tt.ok)
 			}
 		})
+	}
+}
+
+func TestBucketQuantile(t *testing.T) {
+	inf := math.Inf(1)
+	from := map[float64]float64{0.01: 10, 0.1: 10, 1: 10, inf: 10}
+	to := map[float64]float64{0.01: 100, 0.1: 195, 1: 209, inf: 210}
+	// 200 new observations: 90 ≤ 10 ms, 185 ≤ 100 ms, 199 ≤ 1 s, 200 in all.
+	for _, tt := range []struct{ q, want float64 }{{0.4, 0.01}, {0.9, 0.1}, {0.99, 1}, {1, inf}} {
+		if got := bucketQuantile(from, to, tt.q); got != tt.want {
+			t.Errorf("quantile %v = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	if got := bucketQuantile(to, to, 0.99); got != 0 {
+		t.Errorf("quantile of nothing = %v, want 0", got)
+	}
+	m := metrics{sendBucket + `0.01"}`: 3, sendBucket + `+Inf"}`: 4, `dandan_op_duration_seconds_bucket{op="edit",le="0.01"}`: 9}
+	into := map[float64]float64{}
+	sendBuckets(m, into)
+	if len(into) != 2 || into[0.01] != 3 || into[inf] != 4 {
+		t.Errorf("sendBuckets = %v", into)
 	}
 }
