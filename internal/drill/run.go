@@ -436,14 +436,27 @@ func (r *run) awaitServing(ctx context.Context) error {
 func (r *run) histories(ctx context.Context) (map[string][]api.Event, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	// A node of the victim that has just come back may still be catching
+	// up with what the others stored meanwhile (its read model lags for a
+	// few seconds): the histories are read from the nodes that stayed.
+	var survivors []string
+	for _, n := range r.c.Nodes() {
+		if n.DC != r.o.Victim {
+			survivors = append(survivors, n.URL)
+		}
+	}
 	out := make(map[string][]api.Event, len(r.rooms))
 	for _, room := range r.rooms {
 		u := r.users[r.members[room][len(r.members[room])-1]]
+		cl, err := client.New(client.Options{Servers: survivors, Token: u.cl.Token()})
+		if err != nil {
+			return nil, err
+		}
 		// Page backwards from the newest event to the first.
 		var pages [][]api.Event
 		var before uint64
 		for {
-			pg, err := u.cl.History(ctx, room, client.HistoryQuery{Before: before, Limit: api.MaxPageLimit})
+			pg, err := cl.History(ctx, room, client.HistoryQuery{Before: before, Limit: api.MaxPageLimit})
 			if err != nil {
 				return nil, fmt.Errorf("drill: history of %s: %w", room, err)
 			}
