@@ -79,7 +79,7 @@ type StatusPage struct {
 	Page                  StatusPageInfo `json:"page"`
 	Status                StatusSummary  `json:"status"`
 	Components            []Component    `json:"components"`
-	Incidents             []Incident     `json:"incidents"`             // unresolved
+	Incidents             []Incident     `json:"incidents"`              // unresolved
 	ScheduledMaintenances []Maintenance  `json:"scheduled_maintenances"` // upcoming or in progress
 	// Node is the node that answered and what it can see: a node cut off
 	// from its cluster's majority says so, and its page may be stale.
