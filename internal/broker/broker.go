@@ -255,6 +255,25 @@ func (b *Broker) CutOff() bool {
 	return len(reached)+1 <= size/2
 }
 
+// Reached returns the names of the other nodes this node has a route to
+// now; nil on a single node.
+func (b *Broker) Reached() map[string]bool {
+	if !b.srv.JetStreamIsClustered() {
+		return nil
+	}
+	rz, err := b.srv.Routez(nil)
+	if err != nil {
+		return nil
+	}
+	reached := make(map[string]bool)
+	for _, r := range rz.Routes {
+		if r.RemoteName != "" {
+			reached[r.RemoteName] = true
+		}
+	}
+	return reached
+}
+
 // Shutdown drains the connection and stops the server. It is idempotent.
 func (b *Broker) Shutdown() {
 	b.mu.Lock()

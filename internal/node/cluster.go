@@ -195,15 +195,8 @@ func (n *Node) clusterInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Name < out.Nodes[j].Name })
 	if r.URL.Query().Get("leaders") == "1" && n.cfg.Clustered() {
-		for p := 0; p < n.store.Partitions(); p++ {
-			name := store.StreamName(p)
-			part := api.Partition{Stream: name}
-			if s, err := n.broker.JetStream().Stream(ctx, name); err == nil {
-				if info, err := s.Info(ctx); err == nil && info.Cluster != nil {
-					part.Leader = info.Cluster.Leader
-				}
-			}
-			out.Partitions = append(out.Partitions, part)
+		for p, leader := range n.leaders(ctx) {
+			out.Partitions = append(out.Partitions, api.Partition{Stream: store.StreamName(p), Leader: leader})
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -211,4 +204,18 @@ func (n *Node) clusterInfo(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewEncoder(w).Encode(out); err != nil && !errors.Is(err, context.Canceled) {
 		n.log.Debug("write cluster info", "err", err)
 	}
+}
+
+// leaders returns, per message stream, the node leading it ("" while it
+// elects one, or when it cannot be asked).
+func (n *Node) leaders(ctx context.Context) []string {
+	out := make([]string, n.store.Partitions())
+	for p := range out {
+		if s, err := n.broker.JetStream().Stream(ctx, store.StreamName(p)); err == nil {
+			if info := s.CachedInfo(); info != nil && info.Cluster != nil {
+				out[p] = info.Cluster.Leader // as of the lookup just made
+			}
+		}
+	}
+	return out
 }

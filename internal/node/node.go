@@ -28,11 +28,13 @@ import (
 	"github.com/dandanchat/dandan/internal/broker"
 	"github.com/dandanchat/dandan/internal/config"
 	"github.com/dandanchat/dandan/internal/gateway"
+	"github.com/dandanchat/dandan/internal/health"
 	"github.com/dandanchat/dandan/internal/httpapi"
 	"github.com/dandanchat/dandan/internal/index"
 	"github.com/dandanchat/dandan/internal/messenger"
 	"github.com/dandanchat/dandan/internal/metrics"
 	"github.com/dandanchat/dandan/internal/ratelimit"
+	"github.com/dandanchat/dandan/internal/statuspage"
 	"github.com/dandanchat/dandan/internal/store"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
@@ -50,6 +52,7 @@ type Node struct {
 	svc     *messenger.Service
 	gw      *gateway.Gateway
 	admit   *admit.Controller
+	health  *health.Monitor
 	http    *http.Server
 	ln      net.Listener
 	scheme  string
@@ -168,6 +171,13 @@ func (n *Node) start(ctx context.Context) error {
 		mux.Handle("GET /metrics", n.Metrics.Handler())
 	}
 	mux.HandleFunc("GET /v1/cluster", n.clusterInfo)
+	// The status page is served even when the node is cut off: it says so.
+	n.health = health.New(health.Config{Node: n.nodeName(), DC: cfg.DC, Store: n.store,
+		Reached: n.broker.Reached, CutOff: n.cutOff.Load, Leaders: n.leaders, Logger: n.log})
+	status := statuspage.New(n.health.Page, statuspage.Options{})
+	for _, p := range []string{"GET /status", "GET /status/", "GET /status.json", "GET /status/feed.atom"} {
+		mux.Handle(p, status)
+	}
 	mux.HandleFunc("GET /{$}", n.home)
 
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
@@ -205,6 +215,7 @@ func (n *Node) start(ctx context.Context) error {
 			if cfg.Clustered() {
 				go n.watchCutOff(actx)
 			}
+			go n.health.Run(actx)
 			n.announce(actx)
 		case <-n.served:
 		}
@@ -269,7 +280,7 @@ func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
 
 func (n *Node) home(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, "dandan node\n\nAPI: %s/v1/ (docs/protocol.md)\nWebSocket: /v1/ws\nHealth: /healthz /readyz /metrics\n", n.URL())
+	fmt.Fprintf(w, "dandan node\n\nAPI: %s/v1/ (docs/protocol.md)\nWebSocket: /v1/ws\nStatus: %s/status (also /status.json, /status/feed.atom)\nHealth: /healthz /readyz /metrics\n", n.URL(), n.URL())
 }
 
 // Shutdown stops the node in order: (1) stop accepting HTTP requests and let

@@ -50,6 +50,7 @@ type Store struct {
 	Members  jetstream.KeyValue // <room>.<user> → MemberRecord
 	Receipts jetstream.KeyValue // <room>.<user> → ReceiptRecord
 	Nodes    jetstream.KeyValue // node name → NodeRecord
+	Status   jetstream.KeyValue // incident.<id> → api.Incident; open.<component> → incident id
 }
 
 // Bucket names.
@@ -63,6 +64,7 @@ const (
 	bucketMembers  = "dd_members"
 	bucketReceipts = "dd_receipts"
 	bucketNodes    = "dd_nodes"
+	bucketStatus   = "dd_status"
 )
 
 type layout struct {
@@ -121,7 +123,7 @@ func Open(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, o Options)
 	}{
 		{&s.Users, bucketUsers}, {&s.Handles, bucketHandles}, {&s.Devices, bucketDevices},
 		{&s.UserDevs, bucketUserDevs}, {&s.Rooms, bucketRooms}, {&s.Members, bucketMembers},
-		{&s.Receipts, bucketReceipts}, {&s.Nodes, bucketNodes},
+		{&s.Receipts, bucketReceipts}, {&s.Nodes, bucketNodes}, {&s.Status, bucketStatus},
 	} {
 		if *b.dst, err = kv(b.name, 1); err != nil {
 			return nil, err

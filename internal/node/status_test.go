@@ -1,0 +1,147 @@
+package node_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/testnode"
+)
+
+// statusOf reads a node's /status.json; ok is false if it did not answer 200.
+func statusOf(n *testnode.Node) (*api.StatusPage, bool) {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://" + n.Config.HTTP + "/status.json")
+	if err != nil {
+		return nil, false
+	}
+	defer resp.Body.Close()
+	var p api.StatusPage
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&p) != nil {
+		return nil, false
+	}
+	return &p, true
+}
+
+func componentState(p *api.StatusPage, id string) api.ComponentStatus {
+	for _, c := range p.Components {
+		if c.ID == id {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+func incidentFor(p *api.StatusPage, component string) *api.Incident {
+	for i := range p.Incidents {
+		if slices.Contains(p.Incidents[i].Components, component) {
+			return &p.Incidents[i]
+		}
+	}
+	return nil
+}
+
+func kinds(inc *api.Incident) []string {
+	var out []string
+	for _, e := range inc.Timeline {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+// TestStatusFollowsADataCentre stops a data centre of a 3-DC cluster: the
+// surviving nodes' status pages answer throughout, show the data centre
+// down, and an incident opens by itself within 10 s, once; when the data
+// centre is back, the incident resolves by itself with its whole timeline.
+func TestStatusFollowsADataCentre(t *testing.T) {
+	nodes := testnode.StartCluster(t, 3)
+	survivors := []*testnode.Node{nodes[0], nodes[2]}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p, ok := statusOf(nodes[0])
+		if ok && componentState(p, "dc:dc2") == api.StatusOperational && componentState(p, "dc:dc3") == api.StatusOperational {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dc1's status never showed the three data centres operational: %+v", p)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	nodes[1].Stop(t)
+	stopped := time.Now()
+	var opened time.Time
+	var inc *api.Incident
+	for opened.IsZero() {
+		for _, n := range survivors {
+			p, ok := statusOf(n)
+			if !ok {
+				t.Fatalf("%s's status page did not answer %.1f s after dc2 stopped", n.Config.Node, time.Since(stopped).Seconds())
+			}
+			if i := incidentFor(p, "dc:dc2"); i != nil && i.Status != api.IncidentResolved && opened.IsZero() {
+				opened, inc = time.Now(), i
+				if componentState(p, "dc:dc2") != api.StatusMajor {
+					t.Errorf("dc2 is %q on %s's page, want major_outage", componentState(p, "dc:dc2"), n.Config.Node)
+				}
+			}
+		}
+		if time.Since(stopped) > 20*time.Second {
+			t.Fatal("no incident opened for dc2 within 20 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("incident %q opened %.1f s after dc2 stopped", inc.Name, opened.Sub(stopped).Seconds())
+	if d := opened.Sub(stopped); d > 10*time.Second {
+		t.Errorf("the incident opened %v after the data centre stopped, want within 10 s", d)
+	}
+	if inc.Severity != api.SEV1 || !inc.Automatic || !slices.Contains(kinds(inc), "detected") {
+		t.Errorf("incident %+v: want an automatic SEV1 with a detected entry", inc)
+	}
+	// Both survivors show the same incident: it was opened once.
+	for _, n := range survivors {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			p, _ := statusOf(n)
+			var ids []string
+			for _, i := range p.Incidents {
+				if slices.Contains(i.Components, "dc:dc2") {
+					ids = append(ids, i.ID)
+				}
+			}
+			if len(ids) == 1 && ids[0] == inc.ID {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s shows incidents %v for dc2, want exactly %s", n.Config.Node, ids, inc.ID)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	nodes[1].Restart(t)
+	restarted := time.Now()
+	for {
+		p, ok := statusOf(nodes[0])
+		if ok {
+			if i := incidentFor(p, "dc:dc2"); i != nil && i.Status == api.IncidentResolved {
+				t.Logf("resolved %.1f s after dc2 came back; timeline %v", time.Since(restarted).Seconds(), kinds(i))
+				for _, k := range []string{"detected", "opened", "failover", "recovered", "resolved"} {
+					if !slices.Contains(kinds(i), k) {
+						t.Errorf("the timeline %v lacks %q", kinds(i), k)
+					}
+				}
+				if componentState(p, "dc:dc2") != api.StatusOperational {
+					t.Errorf("dc2 is %q after recovery", componentState(p, "dc:dc2"))
+				}
+				return
+			}
+		}
+		if time.Since(restarted) > 45*time.Second {
+			t.Fatal("the incident did not resolve within 45 s of dc2's return")
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
