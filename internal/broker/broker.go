@@ -265,9 +265,12 @@ func (b *Broker) Reached() map[string]bool {
 	if err != nil {
 		return nil
 	}
+	// A route counts once it has stayed up a second: one that a cut
+	// network accepts and drops at once must not make a lost node look
+	// reachable.
 	reached := make(map[string]bool)
 	for _, r := range rz.Routes {
-		if r.RemoteName != "" {
+		if r.RemoteName != "" && rz.Now.Sub(r.Start) >= time.Second {
 			reached[r.RemoteName] = true
 		}
 	}

@@ -3,6 +3,8 @@ package drill_test
 import (
 	"bytes"
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +63,26 @@ func checkPromises(t *testing.T, res *drill.Result) {
 	}
 	if res.AffectedRooms+res.UnaffectedRooms != res.Rooms {
 		t.Errorf("%d affected + %d unaffected rooms != %d", res.AffectedRooms, res.UnaffectedRooms, res.Rooms)
+	}
+	// The other data centres' status pages told the truth throughout: they
+	// answered, an incident opened by itself within 10 s and resolved
+	// itself after the return, with its timeline.
+	st := res.Status
+	switch {
+	case st == nil || st.Polls == 0:
+		t.Error("the status pages were not watched")
+	case st.Failures > 0:
+		t.Errorf("%d of %d status page requests to the other data centres failed", st.Failures, st.Polls)
+	case st.IncidentOpenedMS < 0 || st.IncidentOpenedMS > 10_000:
+		t.Errorf("the incident opened %.0f ms after the failure, want within 10 s", st.IncidentOpenedMS)
+	case !st.Resolved:
+		t.Errorf("the incident %q did not resolve itself; timeline %v", st.Incident, st.Timeline)
+	default:
+		for _, k := range []string{"detected", "opened", "recovered", "resolved"} {
+			if !slices.ContainsFunc(st.Timeline, func(e string) bool { return strings.HasPrefix(e, k+" ") }) {
+				t.Errorf("the incident's timeline %v lacks %q", st.Timeline, k)
+			}
+		}
 	}
 }
 

@@ -45,6 +45,8 @@ type Result struct {
 	SendAckP50MS float64 `json:"send_ack_p50_ms"`
 	SendAckP99MS float64 `json:"send_ack_p99_ms"`
 
+	Status *StatusResult `json:"status,omitempty"` // what the other data centres' status pages said
+
 	Timeline []Second `json:"timeline"`           // one entry per second of load
 	Marks    []Mark   `json:"marks"`              // what the drill did, and when
 	Problems []string `json:"problems,omitempty"` // examples of what went wrong, at most a few
@@ -100,6 +102,10 @@ func (r *Result) WriteText(w io.Writer) error {
 		r.UnaffectedGapMaxMS, r.UnaffectedRooms, r.Victim, r.AffectedGapMaxMS, r.AffectedRooms, r.BaselineGapMaxMS,
 		map[bool]string{true: "healing", false: "restart"}[r.Scenario == "partition"], r.CatchUpMS,
 		r.SendAckP50MS, r.SendAckP99MS)
+	if st := r.Status; st != nil {
+		fmt.Fprintf(w, "  status pages of the other data centres: %d of %d answered; incident %q opened %.1f s after the failure, resolved by itself: %v (%.1f s after the return); timeline %v\n",
+			st.Polls-st.Failures, st.Polls, st.Incident, st.IncidentOpenedMS/1000, st.Resolved, st.ResolvedMS/1000, st.Timeline)
+	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "  problem: %s\n", p)
 	}

@@ -58,6 +58,7 @@ type run struct {
 	drops    []drop                      // connection ends, for the dump
 	received map[int]map[string][]uint64 // user → room → message seqs in the order received
 	marks    []Mark
+	status   *statusWatch // the surviving data centres' status pages
 	problems []string
 }
 
@@ -115,6 +116,10 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 
 	res := &Result{Scenario: r.o.Scenario, Victim: r.o.Victim, DCs: r.o.DCs, Users: len(r.users),
 		Rooms: len(r.rooms), Rate: r.o.Rate}
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	r.status = &statusWatch{r: r}
+	go r.status.run(wctx)
 	affected, err := r.failAndHeal(ctx, res)
 	if err != nil {
 		close(stop)
@@ -137,6 +142,10 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	r.awaitDelivery(ctx, heads, 30*time.Second)
+	// The incident resolves itself once the data centre has been healthy
+	// for a while (10 s).
+	st := r.status.awaitResolved(ctx, 45*time.Second)
+	res.Status = &st
 	r.mark("checked")
 	r.check(res, heads, affected)
 	if r.o.Dump != nil {
@@ -318,6 +327,7 @@ func (r *run) failAndHeal(ctx context.Context, res *Result) (map[string]bool, er
 	res.Victim = r.o.Victim
 	res.AffectedRooms, res.UnaffectedRooms = len(affected), len(r.rooms)-len(affected)
 	res.FailAtMS = time.Since(r.t0).Milliseconds()
+	r.status.failed(time.Now())
 	if r.o.Scenario == DCLoss {
 		r.c.Kill(r.o.Victim)
 		r.mark(r.o.Victim + " killed (SIGKILL)")
@@ -330,6 +340,7 @@ func (r *run) failAndHeal(ctx context.Context, res *Result) (map[string]bool, er
 	}
 	res.HealAtMS = time.Since(r.t0).Milliseconds()
 	healed := time.Now()
+	r.status.healed(healed)
 	hctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if r.o.Scenario == DCLoss {

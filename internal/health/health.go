@@ -68,7 +68,8 @@ type Monitor struct {
 	order   []string                       // components in display order
 	names   map[string]string
 	updated time.Time
-	cache   []api.Incident // the last incidents read, for a node that cannot read them now
+	cache   []api.Incident    // the incidents as last read
+	nodeDC  map[string]string // every node ever seen → its data centre
 }
 
 // New returns a Monitor; call Run to start evaluating.
@@ -98,8 +99,10 @@ func New(cfg Config) *Monitor {
 		current: map[string]api.ComponentStatus{}, since: map[string]time.Time{}, names: map[string]string{}}
 }
 
-// Run evaluates health every period until ctx ends.
+// Run evaluates health every period, and reads the incidents for the page
+// twice a second, until ctx ends.
 func (m *Monitor) Run(ctx context.Context) {
+	go m.refresh(ctx)
 	t := time.NewTicker(m.cfg.Every)
 	defer t.Stop()
 	for {
@@ -202,26 +205,38 @@ func (m *Monitor) measure(ctx context.Context) (map[string]api.ComponentStatus, 
 }
 
 // dcNodes maps every data centre to its nodes' names, from the nodes
-// bucket (any replica will do).
+// bucket (any replica will do), merged into what the monitor already knew:
+// a node that dies is still one of its data centre's, and a bucket that is
+// electing a leader must not make a data centre vanish from the page.
 func (m *Monitor) dcNodes(ctx context.Context) map[string][]string {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	out := map[string][]string{}
+	learned := map[string]string{} // node → dc
 	if m.cfg.DC != "" {
-		out[m.cfg.DC] = []string{m.cfg.Node}
+		learned[m.cfg.Node] = m.cfg.DC
 	}
-	keys, err := listKeys(ctx, m.cfg.Store.Nodes)
-	if err != nil {
-		return out
+	if keys, err := listKeys(ctx, m.cfg.Store.Nodes); err == nil {
+		for _, k := range keys {
+			var rec store.NodeRecord
+			if _, err := store.GetJSON(ctx, m.cfg.Store.Nodes, k, &rec); err == nil && rec.DC != "" {
+				learned[rec.Name] = rec.DC
+			}
+		}
 	}
-	for _, k := range keys {
-		var rec store.NodeRecord
-		if _, err := store.GetJSON(ctx, m.cfg.Store.Nodes, k, &rec); err != nil || rec.DC == "" {
-			continue
-		}
-		if !slices.Contains(out[rec.DC], rec.Name) {
-			out[rec.DC] = append(out[rec.DC], rec.Name)
-		}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.nodeDC == nil {
+		m.nodeDC = map[string]string{}
+	}
+	for n, dc := range learned {
+		m.nodeDC[n] = dc
+	}
+	out := map[string][]string{}
+	for n, dc := range m.nodeDC {
+		out[dc] = append(out[dc], n)
+	}
+	for _, ns := range out {
+		slices.Sort(ns)
 	}
 	return out
 }
@@ -299,10 +314,15 @@ func (m *Monitor) resolve(ctx context.Context, c string, since, now time.Time) {
 		return // nothing open (or nothing readable)
 	}
 	id := string(e.Value())
+	resolved := false
 	m.update(ctx, id, func(inc *api.Incident) bool {
-		if inc.Status == api.IncidentResolved {
+		// Only a node that saw the component unhealthy, then healthy again,
+		// may resolve: a node that was cut off (or the failed data centre's
+		// own node, which always sees itself) has been "healthy" all along.
+		if inc.Status == api.IncidentResolved || since.Before(parse(inc.CreatedAt)) {
 			return false
 		}
+		resolved = true
 		inc.Timeline = append(inc.Timeline,
 			api.TimelineEntry{At: stamp(since), Kind: "recovered", Text: "healthy again, seen from " + m.cfg.Node},
 			api.TimelineEntry{At: stamp(now), Kind: "resolved", Text: fmt.Sprintf("healthy for %.0f s: resolved automatically", now.Sub(since).Seconds()),
@@ -312,6 +332,9 @@ func (m *Monitor) resolve(ctx context.Context, c string, since, now time.Time) {
 			Body: "This incident has been resolved."}}, inc.Updates...)
 		return true
 	})
+	if !resolved {
+		return
+	}
 	if err := kv.Delete(ctx, "open."+key(c), jetstream.LastRevision(e.Revision())); err == nil {
 		m.log.Warn("incident resolved", "id", id, "component", c)
 	}
@@ -397,19 +420,35 @@ func (m *Monitor) Incidents(ctx context.Context) ([]api.Incident, error) {
 	return out, nil
 }
 
-// Page assembles the status page: this node's view of the components, the
-// incidents of the last 90 days (open ones first), and uptime bars derived
-// from them. A node that cannot read the incidents now (cut off) shows the
-// last ones it read and says it is cut off.
+// refresh reads the incidents for the page in the background: the page
+// never waits for storage, which may be electing a leader right when
+// people look at it.
+func (m *Monitor) refresh(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if incs, err := m.Incidents(ctx); err == nil {
+			m.mu.Lock()
+			m.cache = incs
+			m.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Page assembles the status page from what the node knows now, without
+// waiting for storage: its view of the components, the incidents of the
+// last 90 days as last read (at most half a second ago while storage
+// answers), and uptime bars derived from them. A node cut off from the
+// cluster says so.
 func (m *Monitor) Page(ctx context.Context) (*api.StatusPage, error) {
 	now := m.cfg.Now()
-	incs, err := m.Incidents(ctx)
 	m.mu.Lock()
-	if err == nil {
-		m.cache = incs
-	} else {
-		incs = m.cache
-	}
+	incs := m.cache
 	order, names := slices.Clone(m.order), m.names
 	current := make(map[string]api.ComponentStatus, len(m.current))
 	for c, s := range m.current {
