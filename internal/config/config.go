@@ -33,6 +33,7 @@ type Config struct {
 	MetricsAddr     string        `toml:"metrics_addr"`   // "" = /metrics on the main listener
 	MaxInFlight     int           `toml:"max_inflight"`   // most admitted operations at once (adaptive below this)
 	MaxMemory       int           `toml:"max_memory"`     // MiB before new work is refused; 0 = 70% of the machine's
+	AdminToken      string        `toml:"admin_token"`    // operators' API (/v1/admin/…); "" = disabled
 	LatencyTarget   time.Duration `toml:"latency_target"` // 90th percentile send latency above which the node admits less
 
 	// Cluster mode: set Cluster (and usually Peers) to join other nodes.

@@ -68,6 +68,9 @@ func (c *Config) Validate() error {
 	intRange("ws-queue", c.WSQueue, 16, 65536)
 	oneOf("password-hash", c.PasswordHash, "default", "fast")
 	intRange("max-inflight", c.MaxInFlight, 16, 1_000_000)
+	if c.AdminToken != "" && len(c.AdminToken) < 24 {
+		bad("admin-token", "must be at least 24 characters (or empty to disable the operators' API)")
+	}
 	if c.MaxMemory != 0 {
 		intRange("max-memory", c.MaxMemory, 64, 1<<30)
 	}

@@ -178,6 +178,7 @@ func (n *Node) start(ctx context.Context) error {
 	for _, p := range []string{"GET /status", "GET /status/", "GET /status.json", "GET /status/feed.atom"} {
 		mux.Handle(p, status)
 	}
+	mux.Handle("/v1/admin/", n.health.AdminHandler(cfg.AdminToken))
 	mux.HandleFunc("GET /{$}", n.home)
 
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,

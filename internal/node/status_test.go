@@ -2,12 +2,15 @@ package node_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/config"
 	"github.com/dandanchat/dandan/internal/testnode"
 )
 
@@ -143,5 +146,83 @@ func TestStatusFollowsADataCentre(t *testing.T) {
 			t.Fatal("the incident did not resolve within 45 s of dc2's return")
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// TestOperatorIncidents: an operator opens an incident, updates it through
+// its states, writes its postmortem and exports its journal; the status
+// page shows it while open; the API refuses a wrong token.
+func TestOperatorIncidents(t *testing.T) {
+	const token = "operator-token-0123456789abcdef"
+	n := testnode.Start(t, func(c *config.Config) { c.AdminToken = token })
+	base := "http://" + n.Config.HTTP
+	call := func(method, path, tok, body string, out any) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if out != nil {
+			if s, ok := out.(*string); ok {
+				b, _ := io.ReadAll(resp.Body)
+				*s = string(b)
+			} else {
+				_ = json.NewDecoder(resp.Body).Decode(out)
+			}
+		}
+		return resp.StatusCode
+	}
+	if st := call("GET", "/v1/admin/incidents", "wrong-token", "", nil); st != http.StatusUnauthorized {
+		t.Fatalf("a wrong token got %d", st)
+	}
+	var inc api.Incident
+	if st := call("POST", "/v1/admin/incidents", token,
+		`{"name":"Slow sign-in","severity":"SEV2","components":["signin"],"body":"Sign-in is slow; we are looking into it."}`, &inc); st != http.StatusCreated {
+		t.Fatalf("create: %d", st)
+	}
+	if inc.Status != api.IncidentInvestigating || inc.Severity != api.SEV2 || inc.Automatic {
+		t.Errorf("created %+v", inc)
+	}
+	if st := call("POST", "/v1/admin/incidents", token, `{"name":"x","severity":"SEV9"}`, nil); st != http.StatusBadRequest {
+		t.Errorf("a bad severity got %d", st)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p, ok := statusOf(n)
+		if ok && incidentFor(p, "signin") != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the operator's incident is not on the status page")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, step := range []string{
+		`{"status":"identified","body":"A slow disk on one node."}`,
+		`{"status":"monitoring","body":"The node was replaced."}`,
+		`{"status":"resolved","body":"Sign-in is fast again.","postmortem":{"summary":"A failing disk slowed password checks.","root_cause":"Disk wear.","action_items":["Alert on disk latency"]}}`,
+	} {
+		if st := call("PATCH", "/v1/admin/incidents/"+inc.ID, token, step, &inc); st != http.StatusOK {
+			t.Fatalf("update %s: %d", step, st)
+		}
+	}
+	if inc.Status != api.IncidentResolved || inc.ResolvedAt == "" || len(inc.Updates) != 4 || inc.Updates[0].Body != "Sign-in is fast again." {
+		t.Errorf("after the updates: %+v", inc)
+	}
+	if st := call("PATCH", "/v1/admin/incidents/i-none", token, `{"status":"resolved"}`, nil); st != http.StatusNotFound {
+		t.Errorf("updating a missing incident got %d", st)
+	}
+	var md string
+	if st := call("GET", "/v1/admin/incidents/"+inc.ID+"/export", token, "", &md); st != http.StatusOK {
+		t.Fatalf("export: %d", st)
+	}
+	for _, want := range []string{"# Slow sign-in", "SEV2", "| identified |", "| monitoring |", "| resolved |",
+		"A failing disk slowed password checks.", "- Alert on disk latency", "### Lessons learned"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the export lacks %q:\n%s", want, md)
+		}
 	}
 }
