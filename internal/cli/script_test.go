@@ -14,6 +14,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/dandanchat/dandan/internal/cli"
+	"github.com/dandanchat/dandan/internal/config"
 	"github.com/dandanchat/dandan/internal/testnode"
 )
 
@@ -24,6 +25,10 @@ import (
 //	setvar NAME REGEXP       NAME = the first group of REGEXP in the last stdout
 //	json PATH=VALUE...       the last stdout is JSON with these values; PATH is
 //	                         dotted (events.0.text), PATH.# is a length
+//
+// scriptAdminToken is the scripts' node's admin token.
+const scriptAdminToken = "script-admin-token-0123456789"
+
 func TestScripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/script/*.txtar")
 	if err != nil || len(files) == 0 {
@@ -32,11 +37,12 @@ func TestScripts(t *testing.T) {
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
 			t.Parallel()
-			n := testnode.Start(t)
+			n := testnode.Start(t, func(c *config.Config) { c.AdminToken = scriptAdminToken })
 			testscript.Run(t, testscript.Params{
 				Files: []string{file},
 				Setup: func(e *testscript.Env) error {
 					e.Setenv("DANDAN_SERVER", "http://"+n.Config.HTTP)
+					e.Setenv("ADMIN_TOKEN", scriptAdminToken)
 					e.Setenv("DANDAN_HOME", filepath.Join(e.WorkDir, "home"))
 					return nil
 				},

@@ -14,7 +14,7 @@ import (
 )
 
 func toolCommands(env Env) []*cobra.Command {
-	return []*cobra.Command{newBench(env), newCluster(env), newDrill(env)}
+	return []*cobra.Command{newBench(env), newCluster(env), newDrill(env), newIncident(env)}
 }
 
 func newBench(env Env) *cobra.Command {
