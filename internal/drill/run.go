@@ -327,7 +327,7 @@ func (r *run) failAndHeal(ctx context.Context, res *Result) (map[string]bool, er
 	res.Victim = r.o.Victim
 	res.AffectedRooms, res.UnaffectedRooms = len(affected), len(r.rooms)-len(affected)
 	res.FailAtMS = time.Since(r.t0).Milliseconds()
-	r.status.failed(time.Now())
+	r.status.failed(time.Now(), r.o.Victim)
 	if r.o.Scenario == DCLoss {
 		r.c.Kill(r.o.Victim)
 		r.mark(r.o.Victim + " killed (SIGKILL)")

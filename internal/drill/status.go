@@ -32,11 +32,17 @@ type statusWatch struct {
 	mu     sync.Mutex
 	res    StatusResult
 	failAt time.Time // zero until the failure
+	victim string
 	healAt time.Time
+	seen   time.Time // UpdatedAt of the newest version of the incident seen
 	done   bool
 }
 
-func (w *statusWatch) failed(at time.Time) { w.mu.Lock(); w.failAt = at; w.mu.Unlock() }
+func (w *statusWatch) failed(at time.Time, victim string) {
+	w.mu.Lock()
+	w.failAt, w.victim = at, victim
+	w.mu.Unlock()
+}
 func (w *statusWatch) healed(at time.Time) { w.mu.Lock(); w.healAt = at; w.mu.Unlock() }
 
 func (w *statusWatch) run(ctx context.Context) {
@@ -51,7 +57,7 @@ func (w *statusWatch) run(ctx context.Context) {
 		case <-t.C:
 		}
 		w.mu.Lock()
-		failAt, victim := w.failAt, w.r.o.Victim
+		failAt, victim := w.failAt, w.victim
 		w.mu.Unlock()
 		if failAt.IsZero() {
 			continue
@@ -102,6 +108,13 @@ func (w *statusWatch) observe(p *api.StatusPage, ok bool, victim string) {
 			w.res.IncidentOpenedMS = float64(time.Since(w.failAt).Microseconds()) / 1000
 			w.res.Incident = inc.Name
 		}
+		// Nodes refresh their incidents at their own pace: keep the
+		// newest version seen.
+		at := parse(inc.UpdatedAt)
+		if at.Before(w.seen) {
+			continue
+		}
+		w.seen = at
 		w.res.Timeline = w.res.Timeline[:0]
 		for _, e := range inc.Timeline {
 			w.res.Timeline = append(w.res.Timeline, fmt.Sprintf("%s %+.1fs", e.Kind, parse(e.At).Sub(w.failAt).Seconds()))
