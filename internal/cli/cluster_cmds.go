@@ -73,7 +73,7 @@ node cleanly. Data stays in --data for the next start.`,
 func newDrill(env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "drill",
-		Short: "Run a drill against nodes started on this machine: a data centre lost, a partition, a surge",
+		Short: "Run a drill against nodes started on this machine: a data centre lost, a partition, a rolling restart, a surge",
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(drillCommand(env, drill.DCLoss, "Kill a whole data centre (SIGKILL) under load and check nothing acknowledged is lost",
@@ -89,6 +89,13 @@ others while it keeps running (its clients still trying), keep the load
 running, heal the cut and wait for it to catch up. The cut-off side must not
 acknowledge what it cannot replicate: every acknowledged message must reach
 every member's device exactly once and in order.`),
+		drillCommand(env, drill.RollingRestart, "Restart every data centre in turn under load (maintenance) and check not one send fails",
+			`Start a 3-DC cluster on this machine and, under load, stop each data
+centre gracefully (SIGTERM: it hands its streams to the others, closes its
+clients' connections with "going away" and flushes its storage), start it
+again and wait until it serves, up to date, before the next. Not one send
+may fail or stay unanswered, and every acknowledged message must reach every
+member's device exactly once and in order.`),
 		surgeCommand(env))
 	return cmd
 }

@@ -22,8 +22,9 @@ import (
 
 // The scenarios.
 const (
-	DCLoss    = "dc-loss"
-	Partition = "partition"
+	DCLoss         = "dc-loss"
+	Partition      = "partition"
+	RollingRestart = "rolling-restart" // every data centre stopped gracefully and started again, one after another
 )
 
 // Auto as Options.Victim picks, when the failure begins, the data centre
@@ -51,8 +52,8 @@ type Options struct {
 }
 
 func (o Options) withDefaults() (Options, error) {
-	if o.Scenario != DCLoss && o.Scenario != Partition {
-		return o, fmt.Errorf("drill: unknown scenario %q (want %s or %s)", o.Scenario, DCLoss, Partition)
+	if o.Scenario != DCLoss && o.Scenario != Partition && o.Scenario != RollingRestart {
+		return o, fmt.Errorf("drill: unknown scenario %q (want %s, %s or %s)", o.Scenario, DCLoss, Partition, RollingRestart)
 	}
 	if o.DCs == 0 {
 		o.DCs = 3

@@ -100,3 +100,40 @@ func TestDrillPartition(t *testing.T) {
 	res := shortDrill(t, drill.Partition)
 	checkPromises(t, res)
 }
+
+// TestDrillRollingRestart restarts every data centre in turn under load:
+// not one send fails, nothing is lost.
+func TestDrillRollingRestart(t *testing.T) {
+	exe, env := testnode.Exe(t)
+	var progress bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	res, err := drill.Run(ctx, drill.Options{
+		Scenario: drill.RollingRestart, UsersPerDC: 3, Rate: 45,
+		Duration: 30 * time.Second, FailAt: 3 * time.Second, HealAt: 4 * time.Second,
+		Dir: t.TempDir(), Exe: exe, Env: env, Progress: &progress,
+	})
+	if err != nil {
+		t.Fatalf("drill: %v\n%s", err, progress.String())
+	}
+	var out bytes.Buffer
+	_ = res.WriteText(&out)
+	t.Logf("\n%s%s", progress.String(), out.String())
+	if res.Sent == 0 || res.Acked != res.Sent || res.Failed != 0 || res.Unacked != 0 {
+		t.Errorf("sent %d, acknowledged %d, failed %d, unacknowledged %d: a planned restart must fail no send",
+			res.Sent, res.Acked, res.Failed, res.Unacked)
+	}
+	if res.Lost != 0 || res.Undelivered != 0 || res.Duplicated != 0 || res.Reordered != 0 {
+		t.Errorf("lost %d, undelivered %d, duplicated %d, reordered %d; problems: %q",
+			res.Lost, res.Undelivered, res.Duplicated, res.Reordered, res.Problems)
+	}
+	restarts := 0
+	for _, m := range res.Marks {
+		if strings.HasSuffix(m.Label, "serves again, up to date") {
+			restarts++
+		}
+	}
+	if restarts != 3 || !res.OK() {
+		t.Errorf("%d data centres restarted, OK %v; want all 3", restarts, res.OK())
+	}
+}

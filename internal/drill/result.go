@@ -23,6 +23,7 @@ type Result struct {
 	Sent        int `json:"sent"`        // messages senders tried to send
 	Acked       int `json:"acked"`       // acknowledged to their sender
 	Unacked     int `json:"unacked"`     // still unacknowledged when the load ended (never counted as lost)
+	Failed      int `json:"failed"`      // answered by an error the SDK does not retry
 	Lost        int `json:"lost"`        // acknowledged, but missing from the room's history or from a member's device
 	Undelivered int `json:"undelivered"` // (member device, acknowledged message) pairs never delivered
 	Duplicated  int `json:"duplicated"`  // extra copies stored, plus events delivered twice to a device
@@ -69,7 +70,14 @@ type Mark struct {
 
 // OK reports whether the drill kept every promise: nothing lost, duplicated
 // or reordered.
-func (r *Result) OK() bool { return r.Lost == 0 && r.Duplicated == 0 && r.Reordered == 0 }
+func (r *Result) OK() bool {
+	ok := r.Lost == 0 && r.Duplicated == 0 && r.Reordered == 0
+	if r.Scenario == RollingRestart {
+		// Planned maintenance: not one send may fail or stay unanswered.
+		ok = ok && r.Failed == 0 && r.Unacked == 0
+	}
+	return ok
+}
 
 // WriteJSON writes r as one JSON object.
 func (r *Result) WriteJSON(w io.Writer) error {
@@ -85,12 +93,15 @@ func (r *Result) WriteText(w io.Writer) error {
 		verdict = "FAIL"
 	}
 	what := "killed (SIGKILL)"
-	if r.Scenario == "partition" {
+	switch r.Scenario {
+	case Partition:
 		what = "cut off"
+	case RollingRestart:
+		what = "stopped (SIGTERM) and restarted"
 	}
 	_, err := fmt.Fprintf(w, `drill %s: %s
   %d data centres, %d users in %d rooms, %.0f msg/s for %s; %s %s at %s, back at %s
-  sent %d, acknowledged %d, unacknowledged at the end %d
+  sent %d, acknowledged %d, unacknowledged at the end %d, failed %d
   lost %d (undelivered pairs %d), duplicated %d, reordered %d
   RTO per sender: p99 %.0f ms, max %.0f ms
   longest gap in a room: %.0f ms in %d rooms led outside %s, %.0f ms in %d rooms led inside (%.0f ms before the failure)
@@ -98,7 +109,7 @@ func (r *Result) WriteText(w io.Writer) error {
   send→ack latency: p50 %.1f ms, p99 %.1f ms
 `, r.Scenario, verdict, r.DCs, r.Users, r.Rooms, r.Rate, time.Duration(r.LoadMS)*time.Millisecond,
 		r.Victim, what, time.Duration(r.FailAtMS)*time.Millisecond, time.Duration(r.HealAtMS)*time.Millisecond,
-		r.Sent, r.Acked, r.Unacked, r.Lost, r.Undelivered, r.Duplicated, r.Reordered, r.RTOP99MS, r.RTOMaxMS,
+		r.Sent, r.Acked, r.Unacked, r.Failed, r.Lost, r.Undelivered, r.Duplicated, r.Reordered, r.RTOP99MS, r.RTOMaxMS,
 		r.UnaffectedGapMaxMS, r.UnaffectedRooms, r.Victim, r.AffectedGapMaxMS, r.AffectedRooms, r.BaselineGapMaxMS,
 		map[bool]string{true: "healing", false: "restart"}[r.Scenario == "partition"], r.CatchUpMS,
 		r.SendAckP50MS, r.SendAckP99MS)

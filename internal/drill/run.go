@@ -59,6 +59,7 @@ type run struct {
 	received map[int]map[string][]uint64 // user → room → message seqs in the order received
 	marks    []Mark
 	status   *statusWatch // the surviving data centres' status pages
+	failed   int          // sends answered by an error (not retried by the SDK)
 	problems []string
 }
 
@@ -120,7 +121,13 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 	defer stopWatch()
 	r.status = &statusWatch{r: r}
 	go r.status.run(wctx)
-	affected, err := r.failAndHeal(ctx, res)
+	var affected map[string]bool
+	var err error
+	if r.o.Scenario == RollingRestart {
+		affected, err = r.rollingRestart(ctx, res)
+	} else {
+		affected, err = r.failAndHeal(ctx, res)
+	}
 	if err != nil {
 		close(stop)
 		return nil, err
@@ -144,10 +151,15 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 	r.awaitDelivery(ctx, heads, 30*time.Second)
 	// The incident resolves itself once the data centre has been healthy
 	// for a while (10 s).
-	st := r.status.awaitResolved(ctx, 45*time.Second)
-	res.Status = &st
+	if r.o.Scenario != RollingRestart {
+		st := r.status.awaitResolved(ctx, 45*time.Second)
+		res.Status = &st
+	}
 	r.mark("checked")
 	r.check(res, heads, affected)
+	r.mu.Lock()
+	res.Failed = r.failed
+	r.mu.Unlock()
 	if r.o.Dump != nil {
 		r.dump(affected)
 	}
@@ -268,6 +280,7 @@ func (r *run) send(u *user, stop <-chan struct{}, wg, acks *sync.WaitGroup) {
 			defer r.mu.Unlock()
 			if err != nil {
 				r.errs = append(r.errs, time.Now())
+				r.failed++
 				return
 			}
 			rec.acked, rec.seq = time.Now(), ack.Seq
@@ -358,6 +371,37 @@ func (r *run) failAndHeal(ctx context.Context, res *Result) (map[string]bool, er
 	res.CatchUpMS = float64(time.Since(healed).Microseconds()) / 1000
 	r.mark(fmt.Sprintf("%s serves again, up to date (%.1f s)", r.o.Victim, res.CatchUpMS/1000))
 	return affected, nil
+}
+
+// rollingRestart stops every data centre gracefully (SIGTERM) and starts it
+// again, one after another, each once the previous one serves again, up to
+// date: maintenance of the whole cluster under load.
+func (r *run) rollingRestart(ctx context.Context, res *Result) (map[string]bool, error) {
+	if !sleepUntil(ctx, r.t0.Add(r.o.FailAt)) {
+		return nil, ctx.Err()
+	}
+	res.FailAtMS = time.Since(r.t0).Milliseconds()
+	for _, dc := range r.c.DCs() {
+		r.o.Victim = dc
+		r.c.Terminate(dc)
+		r.mark(dc + " stopped (SIGTERM)")
+		hctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		restarted := time.Now()
+		err := r.c.Restart(hctx, dc)
+		if err == nil {
+			r.mark(dc + " restarted")
+			err = r.awaitServing(hctx)
+		}
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		res.CatchUpMS = max(res.CatchUpMS, float64(time.Since(restarted).Microseconds())/1000)
+		r.mark(fmt.Sprintf("%s serves again, up to date", dc))
+	}
+	res.HealAtMS = time.Since(r.t0).Milliseconds()
+	res.Victim = "every data centre in turn"
+	return map[string]bool{}, nil
 }
 
 // affectedRooms asks a node outside the victim which node leads each

@@ -296,6 +296,23 @@ func (c *Cluster) Kill(dc string) {
 	}
 }
 
+// Terminate stops every process of data centre dc gracefully (SIGTERM), as
+// for maintenance, and waits for them to be gone.
+func (c *Cluster) Terminate(dc string) {
+	var wait []chan struct{}
+	for _, n := range c.InDC(dc) {
+		n.mu.Lock()
+		if n.cmd != nil {
+			_ = n.cmd.Process.Signal(syscall.SIGTERM)
+			wait = append(wait, n.done)
+		}
+		n.mu.Unlock()
+	}
+	for _, w := range wait {
+		<-w
+	}
+}
+
 // Start starts the nodes of data centre dc again, on their data, and waits
 // until they are ready.
 func (c *Cluster) Restart(ctx context.Context, dc string) error {

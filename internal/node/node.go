@@ -284,8 +284,9 @@ func (n *Node) home(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(w, "dandan node\n\nAPI: %s/v1/ (docs/protocol.md)\nWebSocket: /v1/ws\nStatus: %s/status (also /status.json, /status/feed.atom)\nHealth: /healthz /readyz /metrics\n", n.URL(), n.URL())
 }
 
-// Shutdown stops the node in order: (1) stop accepting HTTP requests and let
-// those in progress finish, (2) close every WebSocket with "going away" so
+// Shutdown stops the node in order: (0) in a cluster, hand the streams it
+// leads to other replicas, (1) stop accepting HTTP requests and let those
+// in progress finish, (2) close every WebSocket with "going away" so
 // clients move to another node, (3) stop the read model, (4) drain and stop
 // the broker, flushing JetStream to disk. It is idempotent.
 func (n *Node) Shutdown(ctx context.Context) error {
@@ -304,6 +305,14 @@ func (n *Node) stopComponents(ctx context.Context) error {
 	}
 	if n.stopForwarding != nil {
 		defer n.stopForwarding() // after the sessions: their sends may still forward
+	}
+	if n.cfg.Clustered() && n.broker != nil && !n.cutOff.Load() {
+		// Hand this node's streams to other replicas first, while it still
+		// answers: a planned stop must not cost an election timeout.
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		handed := n.broker.StepDown(sctx)
+		cancel()
+		n.log.Info("handed stream leadership to other nodes", "streams", handed)
 	}
 	if n.http != nil {
 		done := make(chan error, 1)
