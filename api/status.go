@@ -153,7 +153,8 @@ type IncidentUpdate struct {
 // TimelineEntry is one step of an incident's journal.
 type TimelineEntry struct {
 	At      string             `json:"at"`
-	Kind    string             `json:"kind"` // detected, degraded, failover, recovered, resolved, note
+	Kind    string             `json:"kind"`            // detected, opened, degraded, failover, recovered, resolved, note, or a status set by an operator
+	State   ComponentStatus    `json:"state,omitempty"` // the component's state from then on, when the entry changes it
 	Text    string             `json:"text"`
 	Metrics map[string]float64 `json:"metrics,omitempty"` // a snapshot at that moment
 }

@@ -268,7 +268,7 @@ func (m *Monitor) keepOpen(ctx context.Context, c, name string, s api.ComponentS
 	m.update(ctx, string(e.Value()), func(inc *api.Incident) bool {
 		changed := false
 		if last := lastState(inc); last != s {
-			inc.Timeline = append(inc.Timeline, api.TimelineEntry{At: stamp(now), Kind: "degraded",
+			inc.Timeline = append(inc.Timeline, api.TimelineEntry{At: stamp(now), Kind: "degraded", State: s,
 				Text: fmt.Sprintf("%s: %s (seen from %s)", name, s.Label(), m.cfg.Node)})
 			changed = true
 		}
@@ -324,7 +324,7 @@ func (m *Monitor) resolve(ctx context.Context, c string, since, now time.Time) {
 		}
 		resolved = true
 		inc.Timeline = append(inc.Timeline,
-			api.TimelineEntry{At: stamp(since), Kind: "recovered", Text: "healthy again, seen from " + m.cfg.Node},
+			api.TimelineEntry{At: stamp(since), Kind: "recovered", State: api.StatusOperational, Text: "healthy again, seen from " + m.cfg.Node},
 			api.TimelineEntry{At: stamp(now), Kind: "resolved", Text: fmt.Sprintf("healthy for %.0f s: resolved automatically", now.Sub(since).Seconds()),
 				Metrics: map[string]float64{"outage_seconds": since.Sub(parse(inc.CreatedAt)).Seconds()}})
 		inc.Status, inc.ResolvedAt = api.IncidentResolved, stamp(now)
@@ -355,7 +355,7 @@ func newIncident(id, c, name string, s api.ComponentStatus, since, now time.Time
 		Updates: []api.IncidentUpdate{{Status: api.IncidentInvestigating, CreatedAt: stamp(now),
 			Body: fmt.Sprintf("%s is %s. We are investigating; messages already sent are safe.", name, strings.ToLower(s.Label()))}},
 		Timeline: []api.TimelineEntry{
-			{At: stamp(since), Kind: "detected", Text: fmt.Sprintf("%s: %s (seen from %s)", name, s.Label(), node)},
+			{At: stamp(since), Kind: "detected", State: s, Text: fmt.Sprintf("%s: %s (seen from %s)", name, s.Label(), node)},
 			{At: stamp(now), Kind: "opened", Text: fmt.Sprintf("incident opened automatically after %.0f s", now.Sub(since).Seconds()),
 				Metrics: map[string]float64{"seconds_to_open": now.Sub(since).Seconds()}},
 		}}
@@ -554,13 +554,12 @@ func stateOf(s api.Severity) api.ComponentStatus {
 	return api.StatusOperational
 }
 
+// lastState is the component's state as the incident's timeline last
+// recorded it.
 func lastState(inc *api.Incident) api.ComponentStatus {
 	for i := len(inc.Timeline) - 1; i >= 0; i-- {
-		t := inc.Timeline[i].Text
-		for _, s := range []api.ComponentStatus{api.StatusMajor, api.StatusPartial, api.StatusDegraded, api.StatusOperational} {
-			if strings.Contains(t, ": "+s.Label()+" (") {
-				return s
-			}
+		if s := inc.Timeline[i].State; s != "" {
+			return s
 		}
 	}
 	return ""
