@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,32 +130,16 @@ status is 2 if a promise was broken.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Progress = env.Stderr
-			if o.Dir == "" {
-				dir, err := os.MkdirTemp("", "dandan-surge-")
-				if err != nil {
-					return err
-				}
-				o.Dir = dir
-				if !keep {
-					defer os.RemoveAll(dir)
-				}
+			cleanup, err := drillDir(&o.Dir, "dandan-surge-", keep)
+			if err != nil {
+				return err
 			}
+			defer cleanup()
 			res, err := surge.Run(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				err = res.WriteJSON(cmd.OutOrStdout())
-			} else {
-				err = res.WriteText(cmd.OutOrStdout())
-			}
-			if err != nil {
-				return err
-			}
-			if !res.OK() {
-				return exitError{code: 2}
-			}
-			return nil
+			return printResult(cmd.OutOrStdout(), res, asJSON)
 		},
 	}
 	f := cmd.Flags()
@@ -192,16 +177,11 @@ func drillCommand(env Env, scenario, short, long string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Scenario = scenario
 			o.Progress = env.Stderr
-			if o.Dir == "" {
-				dir, err := os.MkdirTemp("", "dandan-drill-")
-				if err != nil {
-					return err
-				}
-				o.Dir = dir
-				if !keep {
-					defer os.RemoveAll(dir)
-				}
+			cleanup, err := drillDir(&o.Dir, "dandan-drill-", keep)
+			if err != nil {
+				return err
 			}
+			defer cleanup()
 			if dump != "" {
 				f, err := os.Create(dump)
 				if err != nil {
@@ -228,18 +208,7 @@ func drillCommand(env Env, scenario, short, long string) *cobra.Command {
 				}
 				fmt.Fprintf(env.Stderr, "report written to %s\n", report)
 			}
-			if asJSON {
-				err = res.WriteJSON(cmd.OutOrStdout())
-			} else {
-				err = res.WriteText(cmd.OutOrStdout())
-			}
-			if err != nil {
-				return err
-			}
-			if !res.OK() {
-				return exitError{code: 2}
-			}
-			return nil
+			return printResult(cmd.OutOrStdout(), res, asJSON)
 		},
 	}
 	f := cmd.Flags()
@@ -258,4 +227,46 @@ func drillCommand(env Env, scenario, short, long string) *cobra.Command {
 	f.StringVar(&dump, "dump", "", "write every send as a JSON line to this file, for analysis")
 	_ = f.MarkHidden("dump")
 	return cmd
+}
+
+// drillDir makes *dir a temporary directory if it is empty, and returns
+// what removes it afterwards (unless keep).
+func drillDir(dir *string, prefix string, keep bool) (cleanup func(), err error) {
+	if *dir != "" {
+		return func() {}, nil
+	}
+	d, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, err
+	}
+	*dir = d
+	if keep {
+		return func() {}, nil
+	}
+	return func() { os.RemoveAll(d) }, nil
+}
+
+// drillResult is what a drill reports.
+type drillResult interface {
+	WriteJSON(io.Writer) error
+	WriteText(io.Writer) error
+	OK() bool
+}
+
+// printResult prints a drill's result and turns a broken promise into exit
+// status 2.
+func printResult(w io.Writer, res drillResult, asJSON bool) error {
+	var err error
+	if asJSON {
+		err = res.WriteJSON(w)
+	} else {
+		err = res.WriteText(w)
+	}
+	if err != nil {
+		return err
+	}
+	if !res.OK() {
+		return exitError{code: 2}
+	}
+	return nil
 }
