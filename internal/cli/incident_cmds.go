@@ -34,48 +34,7 @@ resolved, with public updates and a postmortem.`,
 	pf.StringVar(&server, "server", "", "the node's URL [$DANDAN_SERVER] (default http://127.0.0.1:8080)")
 	pf.StringVar(&token, "admin-token", "", "the node's admin token [$DANDAN_ADMIN_TOKEN]")
 	call := func(ctx context.Context, method, path string, body any) ([]byte, error) {
-		if token == "" {
-			token = env.Getenv("DANDAN_ADMIN_TOKEN")
-		}
-		if server == "" {
-			server = env.Getenv("DANDAN_SERVER")
-		}
-		if server == "" {
-			server = "http://127.0.0.1:8080"
-		}
-		var rd io.Reader
-		if body != nil {
-			b, err := json.Marshal(body)
-			if err != nil {
-				return nil, err
-			}
-			rd = bytes.NewReader(b)
-		}
-		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(server, "/")+path, rd)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode >= 300 {
-			var eb api.ErrorBody
-			if json.Unmarshal(b, &eb) == nil && eb.Error != nil {
-				return nil, eb.Error
-			}
-			return nil, fmt.Errorf("%s answered %s", server, resp.Status)
-		}
-		return b, nil
+		return adminCall(ctx, env, server, token, method, path, body)
 	}
 	var req struct {
 		name, severity, status, body string
@@ -153,5 +112,131 @@ resolved, with public updates and a postmortem.`,
 		},
 	}
 	cmd.AddCommand(create, update, list, export)
+	return cmd
+}
+
+// adminCall makes a request to a node's operators' API (/v1/admin/…) and
+// returns the answer's body; an error answer becomes its *api.Error.
+func adminCall(ctx context.Context, env Env, server, token, method, path string, body any) ([]byte, error) {
+	if token == "" {
+		token = env.Getenv("DANDAN_ADMIN_TOKEN")
+	}
+	if server == "" {
+		server = env.Getenv("DANDAN_SERVER")
+	}
+	if server == "" {
+		server = "http://127.0.0.1:8080"
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(server, "/")+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		var eb api.ErrorBody
+		if json.Unmarshal(b, &eb) == nil && eb.Error != nil {
+			return nil, eb.Error
+		}
+		return nil, fmt.Errorf("%s answered %s", server, resp.Status)
+	}
+	return b, nil
+}
+
+// newMaintenance is `dandan maintenance …`: scheduled maintenance windows,
+// shown on every node's status page, over the operators' API.
+func newMaintenance(env Env) *cobra.Command {
+	var server, token string
+	cmd := &cobra.Command{
+		Use:   "maintenance",
+		Short: "Schedule, list and complete maintenance windows (operators; needs the node's --admin-token)",
+		Long: `A scheduled window shows on every node's status page; while it runs, its
+components show "under maintenance". A window still open after its
+scheduled end opens an incident by itself; completing it resolves that.`,
+		Example: `  dandan maintenance schedule --name "Storage upgrade" --from 2026-12-01T01:00:00Z --until 2026-12-01T03:00:00Z --component dc:dc2
+  dandan maintenance list
+  dandan maintenance complete w7f…`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&server, "server", "", "the node's URL [$DANDAN_SERVER] (default http://127.0.0.1:8080)")
+	pf.StringVar(&token, "admin-token", "", "the node's admin token [$DANDAN_ADMIN_TOKEN]")
+	printWindow := func(b []byte) error {
+		var w api.Maintenance
+		if err := json.Unmarshal(b, &w); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(env.Stdout, "%s  %s  %s – %s  %s\n", w.ID, w.Status, w.ScheduledFor, w.ScheduledUntil, w.Name)
+		return err
+	}
+	var req struct {
+		name, from, until, body string
+		components              []string
+	}
+	schedule := &cobra.Command{
+		Use: "schedule", Short: "Schedule a maintenance window", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			b, err := adminCall(c.Context(), env, server, token, http.MethodPost, "/v1/admin/maintenance", map[string]any{
+				"name": req.name, "scheduled_for": req.from, "scheduled_until": req.until, "body": req.body, "components": req.components})
+			if err != nil {
+				return err
+			}
+			return printWindow(b)
+		},
+	}
+	f := schedule.Flags()
+	f.StringVar(&req.name, "name", "", "what users see")
+	f.StringVar(&req.from, "from", "", "when it begins, RFC 3339 (e.g. 2026-12-01T01:00:00Z)")
+	f.StringVar(&req.until, "until", "", "when it is planned to end, RFC 3339")
+	f.StringVar(&req.body, "body", "", "what will happen, for users")
+	f.StringSliceVar(&req.components, "component", nil, "an affected component: messaging, signin, history, dc:<name> (repeatable)")
+	list := &cobra.Command{
+		Use: "list", Short: "List maintenance windows", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			b, err := adminCall(c.Context(), env, server, token, http.MethodGet, "/v1/admin/maintenance", nil)
+			if err != nil {
+				return err
+			}
+			var ws []json.RawMessage
+			if err := json.Unmarshal(b, &ws); err != nil {
+				return err
+			}
+			for _, w := range ws {
+				if err := printWindow(w); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	complete := &cobra.Command{
+		Use: "complete ID", Short: "End a maintenance window", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			b, err := adminCall(c.Context(), env, server, token, http.MethodPatch, "/v1/admin/maintenance/"+args[0], map[string]any{"status": "completed"})
+			if err != nil {
+				return err
+			}
+			return printWindow(b)
+		},
+	}
+	cmd.AddCommand(schedule, list, complete)
 	return cmd
 }

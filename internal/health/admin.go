@@ -36,6 +36,9 @@ type IncidentRequest struct {
 //	GET   /v1/admin/incidents/{id}          one
 //	PATCH /v1/admin/incidents/{id}          update it: status, public update, severity, postmortem
 //	GET   /v1/admin/incidents/{id}/export   its journal as Markdown
+//	GET   /v1/admin/maintenance             maintenance windows
+//	POST  /v1/admin/maintenance             schedule one (MaintenanceRequest)
+//	PATCH /v1/admin/maintenance/{id}        {"status":"completed"} ends it
 func (m *Monitor) AdminHandler(token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/admin/incidents", func(w http.ResponseWriter, r *http.Request) {
@@ -89,6 +92,7 @@ func (m *Monitor) AdminHandler(token string) http.Handler {
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 		_, _ = io.WriteString(w, Markdown(inc, m.cfg.Now()))
 	})
+	m.maintenanceRoutes(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {

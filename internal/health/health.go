@@ -69,6 +69,7 @@ type Monitor struct {
 	names   map[string]string
 	updated time.Time
 	cache   []api.Incident    // the incidents as last read
+	windows []api.Maintenance // the maintenance windows as last read
 	nodeDC  map[string]string // every node ever seen → its data centre
 }
 
@@ -135,6 +136,10 @@ func (m *Monitor) Evaluate(ctx context.Context) {
 	if m.cfg.CutOff() {
 		return // what this node sees is not the cluster's truth; write nothing
 	}
+	m.mu.Lock()
+	windows := slices.Clone(m.windows)
+	m.mu.Unlock()
+	m.watchOverruns(ctx, windows, now)
 	for _, c := range order {
 		s := states[c]
 		switch {
@@ -432,6 +437,11 @@ func (m *Monitor) refresh(ctx context.Context) {
 			m.cache = incs
 			m.mu.Unlock()
 		}
+		if ws, err := m.Maintenances(ctx); err == nil {
+			m.mu.Lock()
+			m.windows = ws
+			m.mu.Unlock()
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -448,7 +458,7 @@ func (m *Monitor) refresh(ctx context.Context) {
 func (m *Monitor) Page(ctx context.Context) (*api.StatusPage, error) {
 	now := m.cfg.Now()
 	m.mu.Lock()
-	incs := m.cache
+	incs, windows := m.cache, m.windows
 	order, names := slices.Clone(m.order), m.names
 	current := make(map[string]api.ComponentStatus, len(m.current))
 	for c, s := range m.current {
@@ -462,9 +472,25 @@ func (m *Monitor) Page(ctx context.Context) (*api.StatusPage, error) {
 		Node:       api.StatusNode{Name: m.cfg.Node, DC: m.cfg.DC, CutOff: cut},
 		Components: []api.Component{}, Incidents: []api.Incident{}, ScheduledMaintenances: []api.Maintenance{},
 	}
+	inMaintenance := map[string]bool{}
+	for _, w := range windows {
+		w.Status = windowState(w, now)
+		if w.Status == maintCompleted {
+			continue
+		}
+		p.ScheduledMaintenances = append(p.ScheduledMaintenances, w)
+		if w.Status == maintInProgress {
+			for _, c := range w.Components {
+				inMaintenance[c] = true
+			}
+		}
+	}
 	worst := api.StatusOperational
 	for _, c := range order {
 		s := current[c]
+		if s == api.StatusOperational && inMaintenance[c] {
+			s = api.StatusMaintenance
+		}
 		if s.Rank() > worst.Rank() {
 			worst = s
 		}

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -225,4 +226,70 @@ func TestOperatorIncidents(t *testing.T) {
 			t.Errorf("the export lacks %q:\n%s", want, md)
 		}
 	}
+}
+
+// TestMaintenanceWindow: a scheduled window shows on the page and puts its
+// components under maintenance; when it runs past its end an incident opens
+// by itself, and completing the window resolves it.
+func TestMaintenanceWindow(t *testing.T) {
+	const token = "operator-token-0123456789abcdef"
+	n := testnode.Start(t, func(c *config.Config) { c.AdminToken = token })
+	base := "http://" + n.Config.HTTP
+	call := func(method, path, body string, out any) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if out != nil {
+			_ = json.NewDecoder(resp.Body).Decode(out)
+		}
+		return resp.StatusCode
+	}
+	now := time.Now().UTC()
+	var w api.Maintenance
+	body := fmt.Sprintf(`{"name":"Storage upgrade","scheduled_for":%q,"scheduled_until":%q,"components":["signin"],"body":"One node at a time."}`,
+		now.Add(-time.Second).Format(time.RFC3339), now.Add(3*time.Second).Format(time.RFC3339))
+	if st := call("POST", "/v1/admin/maintenance", body, &w); st != http.StatusCreated {
+		t.Fatalf("schedule: %d", st)
+	}
+	if st := call("POST", "/v1/admin/maintenance", `{"name":"x","scheduled_for":"tomorrow","scheduled_until":"later"}`, nil); st != http.StatusBadRequest {
+		t.Errorf("a window with bad times got %d", st)
+	}
+	waitPage := func(what string, ok func(*api.StatusPage) bool) *api.StatusPage {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if p, got := statusOf(n); got && ok(p) {
+				return p
+			}
+			if time.Now().After(deadline) {
+				p, _ := statusOf(n)
+				t.Fatalf("no page with %s: %+v", what, p)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitPage("the window in progress", func(p *api.StatusPage) bool {
+		return len(p.ScheduledMaintenances) == 1 && p.ScheduledMaintenances[0].Status == "in_progress" &&
+			componentState(p, "signin") == api.StatusMaintenance
+	})
+	p := waitPage("an overrun incident", func(p *api.StatusPage) bool {
+		i := incidentFor(p, "signin")
+		return i != nil && i.Status != api.IncidentResolved
+	})
+	if i := incidentFor(p, "signin"); !strings.Contains(i.Name, "Storage upgrade") || !i.Automatic {
+		t.Errorf("overrun incident %+v", i)
+	}
+	if st := call("PATCH", "/v1/admin/maintenance/"+w.ID, `{"status":"completed"}`, nil); st != http.StatusOK {
+		t.Fatalf("complete: %d", st)
+	}
+	waitPage("the overrun resolved and the window gone", func(p *api.StatusPage) bool {
+		i := incidentFor(p, "signin")
+		return len(p.ScheduledMaintenances) == 0 && i != nil && i.Status == api.IncidentResolved &&
+			componentState(p, "signin") == api.StatusOperational
+	})
 }
