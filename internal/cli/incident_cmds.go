@@ -237,6 +237,50 @@ scheduled end opens an incident by itself; completing it resolves that.`,
 			return printWindow(b)
 		},
 	}
-	cmd.AddCommand(schedule, list, complete)
+	drain := &cobra.Command{
+		Use:   "drain NODE",
+		Short: "Make a node a lame duck: its streams and clients move to other nodes; stop it afterwards",
+		Long: `NODE is a node's name (looked up with the server's /v1/cluster) or its URL.
+The node hands the message streams it leads to other replicas, closes its
+clients' connections so that they reconnect elsewhere, refuses new ones and
+answers /readyz with 503; it keeps running until it is stopped.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			url := args[0]
+			if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+				b, err := adminCall(c.Context(), env, server, token, http.MethodGet, "/v1/cluster", nil)
+				if err != nil {
+					return err
+				}
+				var cl api.Cluster
+				if err := json.Unmarshal(b, &cl); err != nil {
+					return err
+				}
+				url = ""
+				for _, n := range cl.Nodes {
+					if n.Name == args[0] {
+						url = n.URL
+					}
+				}
+				if url == "" {
+					return api.Errorf(api.CodeNotFound, "no node %q in the cluster", args[0])
+				}
+			}
+			b, err := adminCall(c.Context(), env, url, token, http.MethodPost, "/v1/admin/drain", nil)
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Node   string `json:"node"`
+				Handed int    `json:"streams_handed"`
+			}
+			if err := json.Unmarshal(b, &out); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(env.Stdout, "%s is draining: %d streams handed to other nodes, clients sent elsewhere; stop it when ready\n", out.Node, out.Handed)
+			return err
+		},
+	}
+	cmd.AddCommand(schedule, list, complete, drain)
 	return cmd
 }

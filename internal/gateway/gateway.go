@@ -72,6 +72,7 @@ type Gateway struct {
 	admit    sync.Mutex // orders sessions.Add before Shutdown's Wait
 	closing  atomic.Bool
 	cutOff   atomic.Bool // this node cannot reach the cluster's majority
+	draining atomic.Bool // lame duck: sessions are sent to other nodes
 	sessions sync.WaitGroup
 	stop     chan struct{}
 	stopped  sync.WaitGroup
@@ -195,6 +196,19 @@ func (g *Gateway) SetCutOff(cut bool) {
 	g.each(func(s *session) { s.kill(closeCutOff, string(api.CodeCutOff)) })
 }
 
+// Drain makes the node a lame duck: every session is closed with "going
+// away", so that its client reconnects to another node and resends what is
+// unacknowledged, and new sessions are refused, until the node stops.
+func (g *Gateway) Drain() {
+	if g.draining.Swap(true) {
+		return
+	}
+	g.each(func(s *session) { s.kill(websocket.CloseGoingAway, "node draining for maintenance") })
+}
+
+// Draining reports whether Drain was called.
+func (g *Gateway) Draining() bool { return g.draining.Load() }
+
 // keepalive pings every session and watches for lost live events.
 func (g *Gateway) keepalive() {
 	defer g.stopped.Done()
@@ -290,7 +304,7 @@ func (g *Gateway) register(s *session) bool {
 	rooms := g.svc.Index().UserRooms(s.caller.User)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closing.Load() || g.cutOff.Load() {
+	if g.closing.Load() || g.cutOff.Load() || g.draining.Load() {
 		return false
 	}
 	add(g.users, s.caller.User, s)

@@ -98,7 +98,9 @@ type session struct {
 // stack, request and response buffers) ends: an idle session then costs one
 // small goroutine and its buffers.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if g.closing.Load() {
+	if g.closing.Load() || g.draining.Load() {
+		// Not an API error: the client treats it like a lost node and
+		// connects to another one.
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}

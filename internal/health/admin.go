@@ -39,6 +39,7 @@ type IncidentRequest struct {
 //	GET   /v1/admin/maintenance             maintenance windows
 //	POST  /v1/admin/maintenance             schedule one (MaintenanceRequest)
 //	PATCH /v1/admin/maintenance/{id}        {"status":"completed"} ends it
+//	POST  /v1/admin/drain                   make this node a lame duck (Config.Drain)
 func (m *Monitor) AdminHandler(token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/admin/incidents", func(w http.ResponseWriter, r *http.Request) {
@@ -93,6 +94,12 @@ func (m *Monitor) AdminHandler(token string) http.Handler {
 		_, _ = io.WriteString(w, Markdown(inc, m.cfg.Now()))
 	})
 	m.maintenanceRoutes(mux)
+	if m.cfg.Drain != nil {
+		mux.HandleFunc("POST /v1/admin/drain", func(w http.ResponseWriter, r *http.Request) {
+			handed := m.cfg.Drain(r.Context())
+			writeJSON(w, http.StatusOK, map[string]any{"node": m.cfg.Node, "draining": true, "streams_handed": handed})
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {

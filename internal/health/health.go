@@ -48,6 +48,9 @@ type Config struct {
 	// Leaders returns, per message stream, the node leading it (empty
 	// while it elects one); nil skips the failover entries of timelines.
 	Leaders func(ctx context.Context) []string
+	// Drain makes this node a lame duck (POST /v1/admin/drain) and returns
+	// how many streams it handed over; nil: not offered.
+	Drain func(ctx context.Context) int
 
 	Every        time.Duration // evaluation period; default 1s
 	OpenAfter    time.Duration // unhealthy this long opens an incident; default 3s

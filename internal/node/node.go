@@ -173,7 +173,7 @@ func (n *Node) start(ctx context.Context) error {
 	mux.HandleFunc("GET /v1/cluster", n.clusterInfo)
 	// The status page is served even when the node is cut off: it says so.
 	n.health = health.New(health.Config{Node: n.nodeName(), DC: cfg.DC, Store: n.store,
-		Reached: n.broker.Reached, CutOff: n.cutOff.Load, Leaders: n.leaders, Logger: n.log})
+		Reached: n.broker.Reached, CutOff: n.cutOff.Load, Leaders: n.leaders, Drain: n.Drain, Logger: n.log})
 	status := statuspage.New(n.health.Page, statuspage.Options{})
 	for _, p := range []string{"GET /status", "GET /status/", "GET /status.json", "GET /status/feed.atom"} {
 		mux.Handle(p, status)
@@ -254,6 +254,22 @@ func (n *Node) serveMetrics(addr string) {
 	}
 }
 
+// Drain makes the node a lame duck before maintenance: it hands the
+// streams it leads to other replicas, sends its WebSocket clients to other
+// nodes and refuses new ones, and answers /readyz with 503 so that load
+// balancers stop sending it traffic. It keeps running until stopped. It
+// returns how many streams it handed over.
+func (n *Node) Drain(ctx context.Context) int {
+	n.gw.Drain()
+	n.log.Warn("draining: sending clients to other nodes")
+	if !n.cfg.Clustered() {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return n.broker.StepDown(ctx)
+}
+
 // Admission is the node's admission control.
 func (n *Node) Admission() *admit.Controller { return n.admit }
 
@@ -269,6 +285,10 @@ func (n *Node) URL() string { return n.scheme + "://" + n.Addr() }
 func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
 	select {
 	case <-n.ready:
+		if n.gw.Draining() {
+			http.Error(w, "draining for maintenance", http.StatusServiceUnavailable)
+			return
+		}
 		if n.broker.Healthy() {
 			fmt.Fprintln(w, "ready")
 			return

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/client"
 	"github.com/dandanchat/dandan/internal/config"
 	"github.com/dandanchat/dandan/internal/testnode"
+	"github.com/gorilla/websocket"
 )
 
 // statusOf reads a node's /status.json; ok is false if it did not answer 200.
@@ -292,4 +294,56 @@ func TestMaintenanceWindow(t *testing.T) {
 		return len(p.ScheduledMaintenances) == 0 && i != nil && i.Status == api.IncidentResolved &&
 			componentState(p, "signin") == api.StatusOperational
 	})
+}
+
+// TestDrain makes one node of a cluster a lame duck: its clients move to
+// another node and go on sending, it refuses new sessions and says it is
+// not ready.
+func TestDrain(t *testing.T) {
+	const token = "operator-token-0123456789abcdef"
+	nodes := testnode.StartCluster(t, 3, func(c *config.Config) { c.AdminToken = token })
+	alice, bob := signUp(t, nodes[0], "alice"), signUp(t, nodes[0], "bob")
+	room, err := alice.CreateDirect(ctx(t), bob.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alice's client knows every node, dc1 first.
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, "http://"+n.Config.HTTP)
+	}
+	ac, err := client.New(client.Options{Servers: urls, Token: alice.Token()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ac.Live(ctx(t), client.LiveOptions{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	drain(l)
+	if _, err := l.Send(ctx(t), room.ID, "before"); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", urls[0]+"/v1/admin/drain", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("drain: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if _, err := l.Send(ctx(t), room.ID, "after"); err != nil {
+		t.Fatalf("send after the drain: %v", err)
+	}
+	if r, err := http.Get(urls[0] + "/readyz"); err != nil || r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a draining node's /readyz: %v %v, want 503", r, err)
+	} else {
+		r.Body.Close()
+	}
+	if _, _, err := websocket.DefaultDialer.Dial("ws://"+nodes[0].Config.HTTP+"/v1/ws", nil); err == nil {
+		t.Error("a draining node accepted a WebSocket")
+	}
+	if got := len(messages(allHistory(t, alice, room.ID))); got != 2 {
+		t.Errorf("history holds %d messages, want 2", got)
+	}
 }
