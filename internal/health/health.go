@@ -73,7 +73,9 @@ type Monitor struct {
 	updated time.Time
 	cache   []api.Incident    // the incidents as last read
 	windows []api.Maintenance // the maintenance windows as last read
-	nodeDC  map[string]string // every node ever seen → its data centre
+	// leadersAsked is when the streams' leaders were last asked for.
+	leadersAsked time.Time
+	nodeDC       map[string]string // every node ever seen → its data centre
 }
 
 // New returns a Monitor; call Run to start evaluating.
@@ -104,7 +106,7 @@ func New(cfg Config) *Monitor {
 }
 
 // Run evaluates health every period, and reads the incidents for the page
-// twice a second, until ctx ends.
+// every second, until ctx ends.
 func (m *Monitor) Run(ctx context.Context) {
 	go m.refresh(ctx)
 	t := time.NewTicker(m.cfg.Every)
@@ -280,7 +282,9 @@ func (m *Monitor) keepOpen(ctx context.Context, c, name string, s api.ComponentS
 				Text: fmt.Sprintf("%s: %s (seen from %s)", name, s.Label(), m.cfg.Node)})
 			changed = true
 		}
-		if strings.HasPrefix(c, "dc:") && !hasKind(inc, "failover") && m.cfg.Leaders != nil {
+		// Asking every stream for its leader costs JetStream API calls just
+		// when it is busiest (electing): at most every few seconds.
+		if strings.HasPrefix(c, "dc:") && !hasKind(inc, "failover") && m.cfg.Leaders != nil && m.leaderCheckDue(now) {
 			if nodes := m.dcNodes(context.WithoutCancel(ctx))[strings.TrimPrefix(c, "dc:")]; m.ledElsewhere(ctx, nodes) {
 				inc.Timeline = append(inc.Timeline, api.TimelineEntry{At: stamp(now), Kind: "failover",
 					Text:    fmt.Sprintf("every message stream is led from the other data centres (%.0f s after detection)", now.Sub(parse(inc.CreatedAt)).Seconds()),
@@ -293,6 +297,17 @@ func (m *Monitor) keepOpen(ctx context.Context, c, name string, s api.ComponentS
 		}
 		return changed
 	})
+}
+
+// leaderCheckDue reports whether the streams' leaders may be asked again.
+func (m *Monitor) leaderCheckDue(now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if now.Sub(m.leadersAsked) < 2*time.Second {
+		return false
+	}
+	m.leadersAsked = now
+	return true
 }
 
 // ledElsewhere reports whether every message stream has a leader outside
@@ -432,7 +447,7 @@ func (m *Monitor) Incidents(ctx context.Context) ([]api.Incident, error) {
 // never waits for storage, which may be electing a leader right when
 // people look at it.
 func (m *Monitor) refresh(ctx context.Context) {
-	t := time.NewTicker(500 * time.Millisecond)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		if incs, err := m.Incidents(ctx); err == nil {
@@ -455,8 +470,7 @@ func (m *Monitor) refresh(ctx context.Context) {
 
 // Page assembles the status page from what the node knows now, without
 // waiting for storage: its view of the components, the incidents of the
-// last 90 days as last read (at most half a second ago while storage
-// answers), and uptime bars derived from them. A node cut off from the
+// last 90 days as last read (at most a second ago while storage answers), and uptime bars derived from them. A node cut off from the
 // cluster says so.
 func (m *Monitor) Page(ctx context.Context) (*api.StatusPage, error) {
 	now := m.cfg.Now()
