@@ -13,7 +13,6 @@
 package health
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -419,28 +418,45 @@ func (m *Monitor) update(ctx context.Context, id string, f func(*api.Incident) b
 
 // Incidents returns every incident, newest first.
 func (m *Monitor) Incidents(ctx context.Context) ([]api.Incident, error) {
+	incs, _, err := m.read(ctx)
+	return incs, err
+}
+
+// read reads the status bucket in one listing: every incident, newest
+// first, and every maintenance window, soonest first.
+func (m *Monitor) read(ctx context.Context) ([]api.Incident, []api.Maintenance, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	keys, err := listKeys(ctx, m.cfg.Store.Status)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []api.Incident
+	var incs []api.Incident
+	var windows []api.Maintenance
 	for _, k := range keys {
-		if !strings.HasPrefix(k, "incident.") {
+		incident, window := strings.HasPrefix(k, "incident."), strings.HasPrefix(k, "maintenance.")
+		if !incident && !window {
 			continue
 		}
 		e, err := m.cfg.Store.Status.Get(ctx, k)
 		if err != nil {
 			continue
 		}
-		var inc api.Incident
-		if json.Unmarshal(e.Value(), &inc) == nil {
-			out = append(out, inc)
+		if incident {
+			var inc api.Incident
+			if json.Unmarshal(e.Value(), &inc) == nil {
+				incs = append(incs, inc)
+			}
+		} else {
+			var w api.Maintenance
+			if json.Unmarshal(e.Value(), &w) == nil {
+				windows = append(windows, w)
+			}
 		}
 	}
-	slices.SortFunc(out, func(a, b api.Incident) int { return cmp.Compare(b.CreatedAt, a.CreatedAt) })
-	return out, nil
+	slices.SortFunc(incs, func(a, b api.Incident) int { return parse(b.CreatedAt).Compare(parse(a.CreatedAt)) })
+	slices.SortFunc(windows, func(a, b api.Maintenance) int { return parse(a.ScheduledFor).Compare(parse(b.ScheduledFor)) })
+	return incs, windows, nil
 }
 
 // refresh reads the incidents for the page in the background: the page
@@ -450,14 +466,9 @@ func (m *Monitor) refresh(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		if incs, err := m.Incidents(ctx); err == nil {
+		if incs, ws, err := m.read(ctx); err == nil {
 			m.mu.Lock()
-			m.cache = incs
-			m.mu.Unlock()
-		}
-		if ws, err := m.Maintenances(ctx); err == nil {
-			m.mu.Lock()
-			m.windows = ws
+			m.cache, m.windows = incs, ws
 			m.mu.Unlock()
 		}
 		select {
@@ -470,7 +481,8 @@ func (m *Monitor) refresh(ctx context.Context) {
 
 // Page assembles the status page from what the node knows now, without
 // waiting for storage: its view of the components, the incidents of the
-// last 90 days as last read (at most a second ago while storage answers), and uptime bars derived from them. A node cut off from the
+// last 90 days as last read (at most a second ago while storage answers),
+// and uptime bars derived from them. A node cut off from the
 // cluster says so.
 func (m *Monitor) Page(ctx context.Context) (*api.StatusPage, error) {
 	now := m.cfg.Now()

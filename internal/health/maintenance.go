@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -35,26 +34,8 @@ type MaintenanceRequest struct {
 
 // Maintenances returns every maintenance window, soonest first.
 func (m *Monitor) Maintenances(ctx context.Context) ([]api.Maintenance, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	keys, err := listKeys(ctx, m.cfg.Store.Status)
-	if err != nil {
-		return nil, err
-	}
-	var out []api.Maintenance
-	for _, k := range keys {
-		if !strings.HasPrefix(k, "maintenance.") {
-			continue
-		}
-		if e, err := m.cfg.Store.Status.Get(ctx, k); err == nil {
-			var w api.Maintenance
-			if json.Unmarshal(e.Value(), &w) == nil {
-				out = append(out, w)
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b api.Maintenance) int { return parse(a.ScheduledFor).Compare(parse(b.ScheduledFor)) })
-	return out, nil
+	_, windows, err := m.read(ctx)
+	return windows, err
 }
 
 // windowState is where a window stands at now.
