@@ -42,48 +42,22 @@ type IncidentRequest struct {
 //	POST  /v1/admin/drain                   make this node a lame duck (Config.Drain)
 func (m *Monitor) AdminHandler(token string) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/admin/incidents", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /v1/admin/incidents", answer(http.StatusOK, func(r *http.Request) (any, error) {
 		incs, err := m.Incidents(r.Context())
 		if err != nil {
-			writeErr(w, api.Errorf(api.CodeUnavailable, "incidents cannot be read now; retry"))
-			return
+			return nil, api.Errorf(api.CodeUnavailable, "incidents cannot be read now; retry")
 		}
-		writeJSON(w, http.StatusOK, incs)
-	})
-	mux.HandleFunc("POST /v1/admin/incidents", func(w http.ResponseWriter, r *http.Request) {
-		var req IncidentRequest
-		if err := decode(r, &req); err != nil {
-			writeErr(w, err)
-			return
-		}
-		inc, err := m.Open(r, req)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, http.StatusCreated, inc)
-	})
-	mux.HandleFunc("GET /v1/admin/incidents/{id}", func(w http.ResponseWriter, r *http.Request) {
-		inc, err := m.incident(r, r.PathValue("id"))
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, inc)
-	})
-	mux.HandleFunc("PATCH /v1/admin/incidents/{id}", func(w http.ResponseWriter, r *http.Request) {
-		var req IncidentRequest
-		if err := decode(r, &req); err != nil {
-			writeErr(w, err)
-			return
-		}
-		inc, err := m.Change(r, r.PathValue("id"), req)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, inc)
-	})
+		return incs, nil
+	}))
+	mux.Handle("POST /v1/admin/incidents", taking(http.StatusCreated, func(r *http.Request, req IncidentRequest) (any, error) {
+		return m.Open(r, req)
+	}))
+	mux.Handle("GET /v1/admin/incidents/{id}", answer(http.StatusOK, func(r *http.Request) (any, error) {
+		return m.incident(r, r.PathValue("id"))
+	}))
+	mux.Handle("PATCH /v1/admin/incidents/{id}", taking(http.StatusOK, func(r *http.Request, req IncidentRequest) (any, error) {
+		return m.Change(r, r.PathValue("id"), req)
+	}))
 	mux.HandleFunc("GET /v1/admin/incidents/{id}/export", func(w http.ResponseWriter, r *http.Request) {
 		inc, err := m.incident(r, r.PathValue("id"))
 		if err != nil {
@@ -95,10 +69,10 @@ func (m *Monitor) AdminHandler(token string) http.Handler {
 	})
 	m.maintenanceRoutes(mux)
 	if m.cfg.Drain != nil {
-		mux.HandleFunc("POST /v1/admin/drain", func(w http.ResponseWriter, r *http.Request) {
+		mux.Handle("POST /v1/admin/drain", answer(http.StatusOK, func(r *http.Request) (any, error) {
 			handed := m.cfg.Drain(r.Context())
-			writeJSON(w, http.StatusOK, map[string]any{"node": m.cfg.Node, "draining": true, "streams_handed": handed})
-		})
+			return map[string]any{"node": m.cfg.Node, "draining": true, "streams_handed": handed}, nil
+		}))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -228,6 +202,30 @@ func impactOf(s api.Severity) string {
 		return "minor"
 	}
 	return "none"
+}
+
+// answer serves an operation without a body: f's result as JSON with
+// status, or its error.
+func answer(status int, f func(r *http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := f(r)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, status, v)
+	})
+}
+
+// taking serves an operation whose body is a JSON Req, like answer.
+func taking[Req any](status int, f func(r *http.Request, req Req) (any, error)) http.Handler {
+	return answer(status, func(r *http.Request) (any, error) {
+		var req Req
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return f(r, req)
+	})
 }
 
 func decode(r *http.Request, v any) error {

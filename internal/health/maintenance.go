@@ -148,46 +148,24 @@ func (m *Monitor) watchOverruns(ctx context.Context, windows []api.Maintenance, 
 
 // maintenanceRoutes adds the maintenance routes of the operators' API.
 func (m *Monitor) maintenanceRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/admin/maintenance", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /v1/admin/maintenance", answer(http.StatusOK, func(r *http.Request) (any, error) {
 		ws, err := m.Maintenances(r.Context())
 		if err != nil {
-			writeErr(w, api.Errorf(api.CodeUnavailable, "maintenance windows cannot be read now; retry"))
-			return
+			return nil, api.Errorf(api.CodeUnavailable, "maintenance windows cannot be read now; retry")
 		}
 		now := m.cfg.Now()
 		for i := range ws {
 			ws[i].Status = windowState(ws[i], now)
 		}
-		writeJSON(w, http.StatusOK, ws)
-	})
-	mux.HandleFunc("POST /v1/admin/maintenance", func(w http.ResponseWriter, r *http.Request) {
-		var req MaintenanceRequest
-		if err := decode(r, &req); err != nil {
-			writeErr(w, err)
-			return
-		}
-		win, err := m.Schedule(r.Context(), req)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, http.StatusCreated, win)
-	})
-	mux.HandleFunc("PATCH /v1/admin/maintenance/{id}", func(w http.ResponseWriter, r *http.Request) {
-		var req MaintenanceRequest
-		if err := decode(r, &req); err != nil {
-			writeErr(w, err)
-			return
-		}
+		return ws, nil
+	}))
+	mux.Handle("POST /v1/admin/maintenance", taking(http.StatusCreated, func(r *http.Request, req MaintenanceRequest) (any, error) {
+		return m.Schedule(r.Context(), req)
+	}))
+	mux.Handle("PATCH /v1/admin/maintenance/{id}", taking(http.StatusOK, func(r *http.Request, req MaintenanceRequest) (any, error) {
 		if req.Status != maintCompleted {
-			writeErr(w, api.Errorf(api.CodeInvalid, `a window can only be set to "completed"`))
-			return
+			return nil, api.Errorf(api.CodeInvalid, `a window can only be set to "completed"`)
 		}
-		win, err := m.Complete(r.Context(), r.PathValue("id"))
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, win)
-	})
+		return m.Complete(r.Context(), r.PathValue("id"))
+	}))
 }
