@@ -35,6 +35,7 @@ import (
 	"github.com/dandanchat/dandan/internal/metrics"
 	"github.com/dandanchat/dandan/internal/ratelimit"
 	"github.com/dandanchat/dandan/internal/statuspage"
+	"github.com/dandanchat/dandan/internal/webapp"
 	"github.com/dandanchat/dandan/internal/store"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
@@ -164,13 +165,13 @@ func (n *Node) start(ctx context.Context) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", n.gw)
-	mux.Handle("/v1/", n.unlessCutOff(apiHandler))
+	mux.Handle("/v1/", httpapi.CrossOrigin(n.unlessCutOff(apiHandler)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", n.readyz)
 	if cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", n.Metrics.Handler())
 	}
-	mux.HandleFunc("GET /v1/cluster", n.clusterInfo)
+	mux.Handle("GET /v1/cluster", httpapi.CrossOrigin(http.HandlerFunc(n.clusterInfo)))
 	// The status page is served even when the node is cut off: it says so.
 	n.health = health.New(health.Config{Node: n.nodeName(), DC: cfg.DC, Store: n.store,
 		Reached: n.broker.Reached, CutOff: n.cutOff.Load, Leaders: n.leaders, Drain: n.Drain, Logger: n.log})
@@ -179,7 +180,10 @@ func (n *Node) start(ctx context.Context) error {
 		mux.Handle(p, status)
 	}
 	mux.Handle("/v1/admin/", n.health.AdminHandler(cfg.AdminToken))
-	mux.HandleFunc("GET /{$}", n.home)
+	// The browser client: the page at "/", its assets under /app/.
+	web := webapp.New()
+	mux.Handle("GET /{$}", web)
+	mux.Handle("GET /app/", web)
 
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
@@ -297,11 +301,6 @@ func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
 	default:
 		http.Error(w, "starting: replaying the read model", http.StatusServiceUnavailable)
 	}
-}
-
-func (n *Node) home(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, "dandan node\n\nAPI: %s/v1/ (docs/protocol.md)\nWebSocket: /v1/ws\nStatus: %s/status (also /status.json, /status/feed.atom)\nHealth: /healthz /readyz /metrics\n", n.URL(), n.URL())
 }
 
 // Shutdown stops the node in order: (0) in a cluster, hand the streams it

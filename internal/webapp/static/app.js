@@ -1,0 +1,1 @@
+// dandan browser client
