@@ -35,8 +35,8 @@ import (
 	"github.com/dandanchat/dandan/internal/metrics"
 	"github.com/dandanchat/dandan/internal/ratelimit"
 	"github.com/dandanchat/dandan/internal/statuspage"
-	"github.com/dandanchat/dandan/internal/webapp"
 	"github.com/dandanchat/dandan/internal/store"
+	"github.com/dandanchat/dandan/internal/webapp"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 )
