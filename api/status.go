@@ -183,3 +183,25 @@ type Maintenance struct {
 	Components     []string `json:"components"`
 	Body           string   `json:"body,omitempty"`
 }
+
+// Subscriber is told about every incident opened, updated or resolved: by
+// a webhook (a signed JSON POST) or by email. Secret, the key of the
+// webhook's signature, is shown only when the subscriber is created.
+type Subscriber struct {
+	ID         string   `json:"id"`
+	Webhook    string   `json:"webhook,omitempty"`
+	Email      string   `json:"email,omitempty"`
+	Secret     string   `json:"secret,omitempty"`
+	Components []string `json:"components,omitempty"` // only incidents touching these; none = every incident
+	CreatedAt  string   `json:"created_at"`
+}
+
+// Notification is the body of a webhook delivery (event incident.opened,
+// incident.updated or incident.resolved, or test).
+type Notification struct {
+	ID       string   `json:"id"` // the same on every retry of one delivery
+	Event    string   `json:"event"`
+	Incident Incident `json:"incident"`
+	PageURL  string   `json:"page_url,omitempty"`
+	SentAt   string   `json:"sent_at"`
+}

@@ -14,7 +14,7 @@ import (
 )
 
 func toolCommands(env Env) []*cobra.Command {
-	return []*cobra.Command{newBench(env), newCluster(env), newDrill(env), newIncident(env), newMaintenance(env)}
+	return []*cobra.Command{newBench(env), newCluster(env), newDrill(env), newIncident(env), newMaintenance(env), newSubscriber(env)}
 }
 
 func newBench(env Env) *cobra.Command {

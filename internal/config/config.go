@@ -36,6 +36,12 @@ type Config struct {
 	AdminToken      string        `toml:"admin_token"`    // operators' API (/v1/admin/…); "" = disabled
 	LatencyTarget   time.Duration `toml:"latency_target"` // 90th percentile send latency above which the node admits less
 
+	// Email to status subscribers; SMTPAddr "" = none.
+	SMTPAddr     string `toml:"smtp_addr"`     // host:port of the mail server
+	SMTPFrom     string `toml:"smtp_from"`     // sender address
+	SMTPUser     string `toml:"smtp_user"`     // PLAIN authentication; "" = none
+	SMTPPassword string `toml:"smtp_password"` // with SMTPUser
+
 	// Cluster mode: set Cluster (and usually Peers) to join other nodes.
 	Cluster        string `toml:"cluster"`          // route listen address; "" = a single node
 	Peers          string `toml:"peers"`            // comma-separated route addresses of the other nodes

@@ -9,7 +9,7 @@ import (
 )
 
 // numOptions is the number of options, len(options()).
-const numOptions = 33
+const numOptions = 37
 
 // option describes one configuration option. Its environment variable and
 // file key are derived from its flag name.
@@ -46,6 +46,10 @@ func options() []option {
 		{name: "max-memory", help: "MiB of memory a node may use before it refuses new work (0 = 70% of the machine's or container's)", field: func(c *Config) any { return &c.MaxMemory }},
 		{name: "latency-target", help: "send latency (90th percentile) above which a node admits less work (10ms-10s)", field: func(c *Config) any { return &c.LatencyTarget }},
 		{name: "admin-token", help: `token for the operators' API (incidents, /v1/admin/…), 24+ characters ("" = disabled)`, field: func(c *Config) any { return &c.AdminToken }, secret: true},
+		{name: "smtp-addr", help: `mail server (host:port) for status subscribers' email ("" = no email)`, field: func(c *Config) any { return &c.SMTPAddr }},
+		{name: "smtp-from", help: "sender address of status email", field: func(c *Config) any { return &c.SMTPFrom }},
+		{name: "smtp-user", help: `user for SMTP authentication ("" = none); sent only over TLS or to localhost`, field: func(c *Config) any { return &c.SMTPUser }},
+		{name: "smtp-password", help: "password for SMTP authentication", field: func(c *Config) any { return &c.SMTPPassword }, secret: true},
 		{name: "cluster", help: `cluster route listen address, e.g. 0.0.0.0:7422 ("" = a single node)`, field: func(c *Config) any { return &c.Cluster }},
 		{name: "peers", help: "other nodes' route addresses, comma-separated host:port", field: func(c *Config) any { return &c.Peers }},
 		{name: "dc", help: "this node's data centre; replicas are spread so no two share one", field: func(c *Config) any { return &c.DC }},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/mail"
 	"net/url"
 	"strconv"
 	"time"
@@ -68,6 +69,14 @@ func (c *Config) Validate() error {
 	intRange("ws-queue", c.WSQueue, 16, 65536)
 	oneOf("password-hash", c.PasswordHash, "default", "fast")
 	intRange("max-inflight", c.MaxInFlight, 16, 1_000_000)
+	if c.SMTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.SMTPAddr); err != nil {
+			bad("smtp-addr", "must be host:port")
+		}
+		if a, err := mail.ParseAddress(c.SMTPFrom); err != nil || a.Address != c.SMTPFrom {
+			bad("smtp-from", "must be a plain email address when --smtp-addr is set")
+		}
+	}
 	if c.AdminToken != "" && len(c.AdminToken) < 24 {
 		bad("admin-token", "must be at least 24 characters (or empty to disable the operators' API)")
 	}

@@ -40,6 +40,10 @@ type IncidentRequest struct {
 //	POST  /v1/admin/maintenance             schedule one (MaintenanceRequest)
 //	PATCH /v1/admin/maintenance/{id}        {"status":"completed"} ends it
 //	POST  /v1/admin/drain                   make this node a lame duck (Config.Drain)
+//	GET   /v1/admin/subscribers             who is notified of incidents (Config.Announce)
+//	POST  /v1/admin/subscribers             add a webhook or email (SubscriberRequest)
+//	DELETE /v1/admin/subscribers/{id}       remove one
+//	POST  /v1/admin/subscribers/{id}/test   send it a test notification
 func (m *Monitor) AdminHandler(token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/admin/incidents", answer(http.StatusOK, func(r *http.Request) (any, error) {
@@ -68,6 +72,9 @@ func (m *Monitor) AdminHandler(token string) http.Handler {
 		_, _ = io.WriteString(w, Markdown(inc, m.cfg.Now()))
 	})
 	m.maintenanceRoutes(mux)
+	if m.cfg.Announce != nil {
+		m.subscriberRoutes(mux)
+	}
 	if m.cfg.Drain != nil {
 		mux.Handle("POST /v1/admin/drain", answer(http.StatusOK, func(r *http.Request) (any, error) {
 			handed := m.cfg.Drain(r.Context())

@@ -50,6 +50,8 @@ type Config struct {
 	// Drain makes this node a lame duck (POST /v1/admin/drain) and returns
 	// how many streams it handed over; nil: not offered.
 	Drain func(ctx context.Context) int
+	// Announce queues notifications to subscribers; nil: no subscribers.
+	Announce Announcer
 
 	Every        time.Duration // evaluation period; default 1s
 	OpenAfter    time.Duration // unhealthy this long opens an incident; default 3s
@@ -75,6 +77,7 @@ type Monitor struct {
 	// leadersAsked is when the streams' leaders were last asked for.
 	leadersAsked time.Time
 	nodeDC       map[string]string // every node ever seen → its data centre
+	announced    map[string]string // incident → the change last announced (changeKey); nil until the first reading
 }
 
 // New returns a Monitor; call Run to start evaluating.
@@ -418,45 +421,51 @@ func (m *Monitor) update(ctx context.Context, id string, f func(*api.Incident) b
 
 // Incidents returns every incident, newest first.
 func (m *Monitor) Incidents(ctx context.Context) ([]api.Incident, error) {
-	incs, _, err := m.read(ctx)
+	incs, _, _, err := m.read(ctx)
 	return incs, err
 }
 
 // read reads the status bucket in one listing: every incident, newest
-// first, and every maintenance window, soonest first.
-func (m *Monitor) read(ctx context.Context) ([]api.Incident, []api.Maintenance, error) {
+// first, every maintenance window, soonest first, and every subscriber,
+// oldest first.
+func (m *Monitor) read(ctx context.Context) (incs []api.Incident, windows []api.Maintenance, subs []api.Subscriber, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	keys, err := listKeys(ctx, m.cfg.Store.Status)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	var incs []api.Incident
-	var windows []api.Maintenance
 	for _, k := range keys {
-		incident, window := strings.HasPrefix(k, "incident."), strings.HasPrefix(k, "maintenance.")
-		if !incident && !window {
+		kind, _, _ := strings.Cut(k, ".")
+		if kind != "incident" && kind != "maintenance" && kind != "subscriber" {
 			continue
 		}
 		e, err := m.cfg.Store.Status.Get(ctx, k)
 		if err != nil {
 			continue
 		}
-		if incident {
+		switch kind {
+		case "incident":
 			var inc api.Incident
 			if json.Unmarshal(e.Value(), &inc) == nil {
 				incs = append(incs, inc)
 			}
-		} else {
+		case "maintenance":
 			var w api.Maintenance
 			if json.Unmarshal(e.Value(), &w) == nil {
 				windows = append(windows, w)
+			}
+		case "subscriber":
+			var s api.Subscriber
+			if json.Unmarshal(e.Value(), &s) == nil {
+				subs = append(subs, s)
 			}
 		}
 	}
 	slices.SortFunc(incs, func(a, b api.Incident) int { return parse(b.CreatedAt).Compare(parse(a.CreatedAt)) })
 	slices.SortFunc(windows, func(a, b api.Maintenance) int { return parse(a.ScheduledFor).Compare(parse(b.ScheduledFor)) })
-	return incs, windows, nil
+	sortSubscribers(subs)
+	return incs, windows, subs, nil
 }
 
 // refresh reads the incidents for the page in the background: the page
@@ -466,10 +475,13 @@ func (m *Monitor) refresh(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		if incs, ws, err := m.read(ctx); err == nil {
+		if incs, ws, subs, err := m.read(ctx); err == nil {
 			m.mu.Lock()
 			m.cache, m.windows = incs, ws
 			m.mu.Unlock()
+			if m.cfg.Announce != nil {
+				m.announce(ctx, incs, subs)
+			}
 		}
 		select {
 		case <-ctx.Done():

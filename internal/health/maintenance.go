@@ -34,7 +34,7 @@ type MaintenanceRequest struct {
 
 // Maintenances returns every maintenance window, soonest first.
 func (m *Monitor) Maintenances(ctx context.Context) ([]api.Maintenance, error) {
-	_, windows, err := m.read(ctx)
+	_, windows, _, err := m.read(ctx)
 	return windows, err
 }
 

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,7 @@ import (
 	"github.com/dandanchat/dandan/internal/index"
 	"github.com/dandanchat/dandan/internal/messenger"
 	"github.com/dandanchat/dandan/internal/metrics"
+	"github.com/dandanchat/dandan/internal/notify"
 	"github.com/dandanchat/dandan/internal/ratelimit"
 	"github.com/dandanchat/dandan/internal/statuspage"
 	"github.com/dandanchat/dandan/internal/store"
@@ -54,6 +56,7 @@ type Node struct {
 	gw      *gateway.Gateway
 	admit   *admit.Controller
 	health  *health.Monitor
+	notify  *notify.Notifier
 	http    *http.Server
 	ln      net.Listener
 	scheme  string
@@ -173,8 +176,12 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	mux.Handle("GET /v1/cluster", httpapi.CrossOrigin(http.HandlerFunc(n.clusterInfo)))
 	// The status page is served even when the node is cut off: it says so.
+	n.notify = notify.New(notify.Config{Store: n.store, Registry: n.Metrics.Registry, Logger: n.log,
+		SMTP:    notify.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser, Password: cfg.SMTPPassword},
+		PageURL: func() string { return strings.TrimSuffix(n.advertisedURL(), "/") + "/status" }})
 	n.health = health.New(health.Config{Node: n.nodeName(), DC: cfg.DC, Store: n.store,
-		Reached: n.broker.Reached, CutOff: n.cutOff.Load, Leaders: n.leaders, Drain: n.Drain, Logger: n.log})
+		Reached: n.broker.Reached, CutOff: n.cutOff.Load, Leaders: n.leaders, Drain: n.Drain,
+		Announce: n.notify, Logger: n.log})
 	status := statuspage.New(n.health.Page, statuspage.Options{})
 	for _, p := range []string{"GET /status", "GET /status/", "GET /status.json", "GET /status/feed.atom"} {
 		mux.Handle(p, status)
@@ -221,6 +228,7 @@ func (n *Node) start(ctx context.Context) error {
 				go n.watchCutOff(actx)
 			}
 			go n.health.Run(actx)
+			go n.notify.Run(actx)
 			n.announce(actx)
 		case <-n.served:
 		}

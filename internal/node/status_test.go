@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,8 +65,27 @@ func kinds(inc *api.Incident) []string {
 // down, and an incident opens by itself within 10 s, once; when the data
 // centre is back, the incident resolves by itself with its whole timeline.
 func TestStatusFollowsADataCentre(t *testing.T) {
-	nodes := testnode.StartCluster(t, 3)
+	const token = "operator-token-0123456789abcdef"
+	nodes := testnode.StartCluster(t, 3, func(c *config.Config) { c.AdminToken = token })
 	survivors := []*testnode.Node{nodes[0], nodes[2]}
+	// A webhook subscriber: every node announces what it sees, and it
+	// must hear of each change once.
+	var (
+		mu     sync.Mutex
+		events []string
+	)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var note api.Notification
+		_ = json.NewDecoder(r.Body).Decode(&note)
+		mu.Lock()
+		events = append(events, note.Event+" "+string(note.Incident.Status))
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	if st := adminCaller(t, "http://"+nodes[2].Config.HTTP, token)("POST", "/v1/admin/subscribers",
+		`{"webhook":"`+hook.URL+`","components":["dc:dc2"]}`, nil); st != http.StatusCreated {
+		t.Fatalf("subscribe: %d", st)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		p, ok := statusOf(nodes[0])
@@ -142,6 +163,7 @@ func TestStatusFollowsADataCentre(t *testing.T) {
 				if componentState(p, "dc:dc2") != api.StatusOperational {
 					t.Errorf("dc2 is %q after recovery", componentState(p, "dc:dc2"))
 				}
+				checkAnnounced(t, func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(events) })
 				return
 			}
 		}
@@ -149,6 +171,22 @@ func TestStatusFollowsADataCentre(t *testing.T) {
 			t.Fatal("the incident did not resolve within 45 s of dc2's return")
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// checkAnnounced waits for the subscriber to hear of the resolution and
+// checks it heard of every change of the data centre's incident once:
+// opened, the failover (an update), resolved.
+func checkAnnounced(t *testing.T, events func() []string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.Contains(events(), "incident.resolved resolved") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // a duplicate would come now
+	want := []string{"incident.opened investigating", "incident.updated identified", "incident.resolved resolved"}
+	if got := events(); !slices.Equal(got, want) {
+		t.Errorf("the webhook heard %q, want %q", got, want)
 	}
 }
 

@@ -50,8 +50,15 @@ type Store struct {
 	Members  jetstream.KeyValue // <room>.<user> → MemberRecord
 	Receipts jetstream.KeyValue // <room>.<user> → ReceiptRecord
 	Nodes    jetstream.KeyValue // node name → NodeRecord
-	Status   jetstream.KeyValue // incident.<id> → api.Incident; open.<component> → incident id
+	Status   jetstream.KeyValue // incident.<id> → api.Incident; open.<component> → incident id; subscriber.<id> → api.Subscriber
+	Notify   jetstream.Stream   // notifications to deliver (NotifyStream), one per subscriber and incident change
 }
+
+// NotifyStream holds notifications waiting to be delivered to status
+// subscribers, on subjects notify.<subscriber>. It is a work queue: a
+// notification is removed once one node has delivered it. Its duplicate
+// window lets every node announce the same incident change; one is kept.
+const NotifyStream = "DD_NOTIFY"
 
 // Bucket names.
 const (
@@ -128,6 +135,27 @@ func Open(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, o Options)
 		if *b.dst, err = kv(b.name, 1); err != nil {
 			return nil, err
 		}
+	}
+	notify := jetstream.StreamConfig{
+		Name:       NotifyStream,
+		Subjects:   []string{"notify.>"},
+		Storage:    jetstream.FileStorage,
+		Replicas:   o.Replicas,
+		Placement:  o.Placement,
+		Retention:  jetstream.WorkQueuePolicy,
+		Duplicates: 10 * time.Minute,
+		MaxAge:     7 * 24 * time.Hour,
+		MaxMsgSize: 256 << 10,
+	}
+	err = retry(ctx, func(ctx context.Context) (err error) {
+		s.Notify, err = js.CreateStream(ctx, notify)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			s.Notify, err = js.UpdateStream(ctx, notify)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", NotifyStream, err)
 	}
 	for p := 0; p < s.partitions; p++ {
 		cfg := jetstream.StreamConfig{

@@ -1,0 +1,207 @@
+package health
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"slices"
+
+	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/auth"
+	"github.com/dandanchat/dandan/internal/store"
+)
+
+// Announcer queues notifications of incident changes for subscribers
+// (package notify).
+type Announcer interface {
+	Enqueue(ctx context.Context, subs []api.Subscriber, event string, inc api.Incident) error
+	EmailEnabled() bool
+}
+
+// Events announced to subscribers (the same names as package notify's).
+const (
+	eventOpened   = "incident.opened"
+	eventUpdated  = "incident.updated"
+	eventResolved = "incident.resolved"
+	eventTest     = "test"
+)
+
+// SubscriberRequest adds a subscriber (POST /v1/admin/subscribers): a
+// webhook URL or an email address, optionally only for some components.
+type SubscriberRequest struct {
+	Webhook    string   `json:"webhook,omitempty"`
+	Email      string   `json:"email,omitempty"`
+	Components []string `json:"components,omitempty"`
+}
+
+// announce tells subscribers what changed in the incidents since the last
+// reading: an incident seen for the first time was opened; a new status
+// or public update is an update, or its resolution. The first reading
+// after start only sets the baseline. Every node does this; the queue
+// keeps one notification per change.
+func (m *Monitor) announce(ctx context.Context, incs []api.Incident, subs []api.Subscriber) {
+	m.mu.Lock()
+	primed := m.announced != nil
+	if !primed {
+		m.announced = map[string]string{}
+	}
+	type change struct {
+		event string
+		inc   api.Incident
+	}
+	var changes []change
+	for _, inc := range incs {
+		now := changeKey(inc)
+		before, seen := m.announced[inc.ID]
+		switch {
+		case !primed || before == now:
+		case !seen && inc.Status == api.IncidentResolved:
+			// Opened and resolved between two readings (or recorded after
+			// the fact): one notice of the resolution.
+			changes = append(changes, change{eventResolved, inc})
+		case !seen:
+			changes = append(changes, change{eventOpened, inc})
+		case inc.Status == api.IncidentResolved:
+			changes = append(changes, change{eventResolved, inc})
+		default:
+			changes = append(changes, change{eventUpdated, inc})
+		}
+		if !primed || len(subs) == 0 {
+			m.announced[inc.ID] = now
+		}
+	}
+	m.mu.Unlock()
+	if len(subs) == 0 {
+		return
+	}
+	for _, c := range changes {
+		if err := m.cfg.Announce.Enqueue(ctx, subs, c.event, c.inc); err != nil {
+			m.log.Debug("queue notifications", "incident", c.inc.ID, "err", err)
+			continue // the next reading tries again
+		}
+		m.mu.Lock()
+		m.announced[c.inc.ID] = changeKey(c.inc)
+		m.mu.Unlock()
+	}
+}
+
+// subscriberRoutes adds the subscriber routes of the operators' API.
+func (m *Monitor) subscriberRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /v1/admin/subscribers", answer(http.StatusOK, func(r *http.Request) (any, error) {
+		_, _, subs, err := m.read(r.Context())
+		if err != nil {
+			return nil, api.Errorf(api.CodeUnavailable, "subscribers cannot be read now; retry")
+		}
+		for i := range subs {
+			subs[i].Secret = "" // shown once, at creation
+		}
+		return subs, nil
+	}))
+	mux.Handle("POST /v1/admin/subscribers", taking(http.StatusCreated, func(r *http.Request, req SubscriberRequest) (any, error) {
+		return m.Subscribe(r.Context(), req)
+	}))
+	mux.Handle("DELETE /v1/admin/subscribers/{id}", answer(http.StatusOK, func(r *http.Request) (any, error) {
+		id := r.PathValue("id")
+		if _, err := m.subscriber(r.Context(), id); err != nil {
+			return nil, err
+		}
+		if err := m.cfg.Store.Status.Delete(r.Context(), "subscriber."+id); err != nil {
+			return nil, api.Errorf(api.CodeUnavailable, "the subscriber could not be removed; retry")
+		}
+		return map[string]string{"removed": id}, nil
+	}))
+	mux.Handle("POST /v1/admin/subscribers/{id}/test", answer(http.StatusAccepted, func(r *http.Request) (any, error) {
+		s, err := m.subscriber(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return nil, err
+		}
+		now := stamp(m.cfg.Now())
+		test := api.Incident{ID: "test", Name: "Test notification", Status: api.IncidentResolved, Severity: api.SEV4,
+			Impact: "none", Components: []string{}, CreatedAt: now, UpdatedAt: now, ResolvedAt: now}
+		if err := m.cfg.Announce.Enqueue(r.Context(), []api.Subscriber{s}, eventTest, test); err != nil {
+			return nil, api.Errorf(api.CodeUnavailable, "the test could not be queued; retry")
+		}
+		return map[string]string{"queued": s.ID}, nil
+	}))
+}
+
+func (m *Monitor) subscriber(ctx context.Context, id string) (api.Subscriber, error) {
+	var s api.Subscriber
+	_, err := store.GetJSON(ctx, m.cfg.Store.Status, "subscriber."+id, &s)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || !validID(id):
+		return s, api.Errorf(api.CodeNotFound, "no subscriber %q", id)
+	case err != nil:
+		return s, api.Errorf(api.CodeUnavailable, "subscribers cannot be read now; retry")
+	}
+	return s, nil
+}
+
+func validID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Subscribe adds a subscriber. A webhook gets a new secret, returned this
+// once, which signs its deliveries.
+func (m *Monitor) Subscribe(ctx context.Context, req SubscriberRequest) (*api.Subscriber, error) {
+	if (req.Webhook == "") == (req.Email == "") {
+		return nil, api.Errorf(api.CodeInvalid, "a subscriber is either a webhook or an email address")
+	}
+	if len(req.Components) > 32 {
+		return nil, api.Errorf(api.CodeTooLarge, "at most 32 components")
+	}
+	for _, c := range req.Components {
+		if c == "" || len(c) > 64 {
+			return nil, api.Errorf(api.CodeInvalid, "a component id is 1-64 characters")
+		}
+	}
+	s := &api.Subscriber{ID: auth.NewID('s'), Components: req.Components, CreatedAt: stamp(m.cfg.Now())}
+	if req.Webhook != "" {
+		u, err := url.Parse(req.Webhook)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(req.Webhook) > 2048 {
+			return nil, api.Errorf(api.CodeInvalid, "the webhook must be an http or https URL")
+		}
+		secret := make([]byte, 24)
+		_, _ = rand.Read(secret)
+		s.Webhook, s.Secret = u.String(), base64.RawURLEncoding.EncodeToString(secret)
+	} else {
+		a, err := mail.ParseAddress(req.Email)
+		if err != nil || len(a.Address) > 254 {
+			return nil, api.Errorf(api.CodeInvalid, "not an email address")
+		}
+		if !m.cfg.Announce.EmailEnabled() {
+			return nil, api.Errorf(api.CodeInvalid, "this node sends no email: start it with --smtp-addr and --smtp-from")
+		}
+		s.Email = a.Address
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.cfg.Store.Status.Create(ctx, "subscriber."+s.ID, b); err != nil {
+		return nil, api.Errorf(api.CodeUnavailable, "the subscriber could not be stored; retry")
+	}
+	return s, nil
+}
+
+// sortSubscribers orders subscribers oldest first.
+func sortSubscribers(subs []api.Subscriber) {
+	slices.SortFunc(subs, func(a, b api.Subscriber) int { return parse(a.CreatedAt).Compare(parse(b.CreatedAt)) })
+}
+
+// changeKey names the state of an incident that subscribers hear about.
+func changeKey(inc api.Incident) string { return fmt.Sprintf("%s/%d", inc.Status, len(inc.Updates)) }
