@@ -52,7 +52,7 @@ const SignatureHeader = "X-Dandan-Signature"
 type Config struct {
 	Store   *store.Store
 	PageURL func() string // the status page's public address, for links; nil or "" = none
-	SMTP    SMTP   // email; Addr "" = no email
+	SMTP    SMTP          // email; Addr "" = no email
 	// Client sends webhooks; nil: a client with a 10 s timeout.
 	Client   *http.Client
 	Registry prometheus.Registerer // for dandan_notifications_total; nil = none
