@@ -205,3 +205,18 @@ type Notification struct {
 	PageURL  string   `json:"page_url,omitempty"`
 	SentAt   string   `json:"sent_at"`
 }
+
+// Probe is the latest canary of one node: a message sent through the real
+// send path into the node's own canary room, and seen coming back through
+// the live delivery path. Nodes keep theirs in the replicated status
+// bucket, so every node judges the service from every site's probes.
+type Probe struct {
+	Node      string  `json:"node"`
+	DC        string  `json:"dc,omitempty"`
+	At        string  `json:"at"`
+	EverySec  float64 `json:"every_s"` // the canary's period
+	OK        bool    `json:"ok"`
+	SendMS    float64 `json:"send_ms"`    // until the acknowledgement (stored on a quorum)
+	DeliverMS float64 `json:"deliver_ms"` // until the live delivery path saw it
+	Error     string  `json:"error,omitempty"`
+}

@@ -35,6 +35,7 @@ type Config struct {
 	MaxMemory       int           `toml:"max_memory"`     // MiB before new work is refused; 0 = 70% of the machine's
 	AdminToken      string        `toml:"admin_token"`    // operators' API (/v1/admin/…); "" = disabled
 	LatencyTarget   time.Duration `toml:"latency_target"` // 90th percentile send latency above which the node admits less
+	CanaryEvery     time.Duration `toml:"canary_every"`   // period of the node's canary messages; 0 = none
 
 	// Email to status subscribers; SMTPAddr "" = none.
 	SMTPAddr     string `toml:"smtp_addr"`     // host:port of the mail server
@@ -90,6 +91,7 @@ func Default() Config {
 		PasswordHash:    "default",
 		MaxInFlight:     1024,
 		LatencyTarget:   250 * time.Millisecond,
+		CanaryEvery:     30 * time.Second,
 	}
 }
 

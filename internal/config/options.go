@@ -9,7 +9,7 @@ import (
 )
 
 // numOptions is the number of options, len(options()).
-const numOptions = 37
+const numOptions = 38
 
 // option describes one configuration option. Its environment variable and
 // file key are derived from its flag name.
@@ -45,6 +45,7 @@ func options() []option {
 		{name: "max-inflight", help: "most operations a node works on at once (16-1000000); it admits fewer while sends are slow", field: func(c *Config) any { return &c.MaxInFlight }},
 		{name: "max-memory", help: "MiB of memory a node may use before it refuses new work (0 = 70% of the machine's or container's)", field: func(c *Config) any { return &c.MaxMemory }},
 		{name: "latency-target", help: "send latency (90th percentile) above which a node admits less work (10ms-10s)", field: func(c *Config) any { return &c.LatencyTarget }},
+		{name: "canary-every", help: "period of the node's canary messages through the send and delivery path, for the status page (0 = none; 1s-1h)", field: func(c *Config) any { return &c.CanaryEvery }},
 		{name: "admin-token", help: `token for the operators' API (incidents, /v1/admin/…), 24+ characters ("" = disabled)`, field: func(c *Config) any { return &c.AdminToken }, secret: true},
 		{name: "smtp-addr", help: `mail server (host:port) for status subscribers' email ("" = no email)`, field: func(c *Config) any { return &c.SMTPAddr }},
 		{name: "smtp-from", help: "sender address of status email", field: func(c *Config) any { return &c.SMTPFrom }},

@@ -83,6 +83,9 @@ func (c *Config) Validate() error {
 	if c.MaxMemory != 0 {
 		intRange("max-memory", c.MaxMemory, 64, 1<<30)
 	}
+	if c.CanaryEvery != 0 && (c.CanaryEvery < time.Second || c.CanaryEvery > time.Hour) {
+		bad("canary-every", "must be 0 (none) or between 1s and 1h, not %v", c.CanaryEvery)
+	}
 	if c.LatencyTarget < 10*time.Millisecond || c.LatencyTarget > 10*time.Second {
 		bad("latency-target", "must be between 10ms and 10s, not %v", c.LatencyTarget)
 	}

@@ -52,6 +52,12 @@ type Config struct {
 	Drain func(ctx context.Context) int
 	// Announce queues notifications to subscribers; nil: no subscribers.
 	Announce Announcer
+	// Probe returns this node's latest canary (package canary); nil: no
+	// canaries. Other nodes' canaries are read from the status bucket.
+	Probe func() api.Probe
+	// SendSLO and DeliverSLO are the canary latencies above which
+	// messaging is degraded; defaults 1 s and 2 s.
+	SendSLO, DeliverSLO time.Duration
 
 	Every        time.Duration // evaluation period; default 1s
 	OpenAfter    time.Duration // unhealthy this long opens an incident; default 3s
@@ -78,6 +84,7 @@ type Monitor struct {
 	leadersAsked time.Time
 	nodeDC       map[string]string // every node ever seen → its data centre
 	announced    map[string]string // incident → the change last announced (changeKey); nil until the first reading
+	probes       []api.Probe       // every node's latest canary, as last read
 }
 
 // New returns a Monitor; call Run to start evaluating.
@@ -90,6 +97,12 @@ func New(cfg Config) *Monitor {
 	}
 	if cfg.ResolveAfter <= 0 {
 		cfg.ResolveAfter = 10 * time.Second
+	}
+	if cfg.SendSLO <= 0 {
+		cfg.SendSLO = time.Second
+	}
+	if cfg.DeliverSLO <= 0 {
+		cfg.DeliverSLO = 2 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -147,12 +160,21 @@ func (m *Monitor) Evaluate(ctx context.Context) {
 	windows := slices.Clone(m.windows)
 	m.mu.Unlock()
 	m.watchOverruns(ctx, windows, now)
+	dcDown := false
+	for _, c := range order {
+		if strings.HasPrefix(c, "dc:") && !healthy(states[c]) {
+			dcDown = true
+		}
+	}
 	for _, c := range order {
 		s := states[c]
 		switch {
-		case !strings.HasPrefix(c, "dc:"):
-			// Messaging, sign-in and history are, for now, derived from the
-			// data centres' states: the data centre's incident explains them.
+		case c == Messaging && dcDown && !healthy(s):
+			// A lost data centre's incident explains slow or failing
+			// canaries (its rooms pause for an election): one incident.
+		case c != Messaging && !strings.HasPrefix(c, "dc:"):
+			// Sign-in and history are derived from the data centres'
+			// states: the data centre's incident explains them.
 		case !healthy(s) && now.Sub(since[c]) >= m.cfg.OpenAfter:
 			m.keepOpen(ctx, c, names[c], s, since[c], now)
 		case healthy(s) && now.Sub(since[c]) >= m.cfg.ResolveAfter:
@@ -170,6 +192,9 @@ func (m *Monitor) measure(ctx context.Context) (map[string]api.ComponentStatus, 
 	states := map[string]api.ComponentStatus{Messaging: api.StatusOperational, SignIn: api.StatusOperational, History: api.StatusOperational}
 	names := map[string]string{Messaging: "Messaging", SignIn: "Sign-in", History: "History"}
 	order := []string{Messaging, SignIn, History}
+	if s, _ := m.canaries(); s != api.StatusOperational {
+		states[Messaging] = s
+	}
 	reached := m.cfg.Reached()
 	if reached == nil {
 		return states, names, order // a single node: no data centres to watch
@@ -203,7 +228,7 @@ func (m *Monitor) measure(ctx context.Context) (map[string]api.ComponentStatus, 
 			states[id] = api.StatusPartial
 		}
 	}
-	if down > 0 {
+	if down > 0 && states[Messaging] == api.StatusOperational {
 		// Rooms led from a lost site pause for an election; every other
 		// room goes on: messaging is degraded, not down.
 		states[Messaging] = api.StatusDegraded
@@ -215,6 +240,45 @@ func (m *Monitor) measure(ctx context.Context) (map[string]api.ComponentStatus, 
 	}
 	return states, names, order
 }
+
+// canaries judges messaging from every node's latest canary (this node's
+// from memory, the others' as last read): partial outage while any fresh
+// canary fails, degraded while any is slower than the SLOs. It also
+// returns the canary that decided, if any.
+func (m *Monitor) canaries() (api.ComponentStatus, *api.Probe) {
+	if m.cfg.Probe == nil {
+		return api.StatusOperational, nil
+	}
+	now := m.cfg.Now()
+	own := m.cfg.Probe()
+	m.mu.Lock()
+	probes := append([]api.Probe{own}, m.probes...)
+	m.mu.Unlock()
+	state, worst := api.StatusOperational, (*api.Probe)(nil)
+	for i, p := range probes {
+		if p.At == "" || (i > 0 && p.Node == own.Node) {
+			continue // none yet, or this node's own (older) record
+		}
+		// A canary older than two periods is stale: its node is gone (its
+		// data centre's state says so) or cut off.
+		if now.Sub(parse(p.At)) > time.Duration(2*p.EverySec*float64(time.Second))+10*time.Second {
+			continue
+		}
+		s := api.StatusOperational
+		switch {
+		case !p.OK:
+			s = api.StatusPartial
+		case p.SendMS > ms(m.cfg.SendSLO) || p.DeliverMS > ms(m.cfg.DeliverSLO):
+			s = api.StatusDegraded
+		}
+		if s.Rank() > state.Rank() {
+			state, worst = s, &probes[i]
+		}
+	}
+	return state, worst
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // dcNodes maps every data centre to its nodes' names, from the nodes
 // bucket (any replica will do), merged into what the monitor already knew:
@@ -263,6 +327,14 @@ func (m *Monitor) keepOpen(ctx context.Context, c, name string, s api.ComponentS
 	id := auth.NewID('i')
 	if _, err := kv.Create(ctx, "open."+key(c), []byte(id)); err == nil {
 		inc := newIncident(id, c, name, s, since, now, m.cfg.Node)
+		if _, p := m.canaries(); c == Messaging && p != nil {
+			why := fmt.Sprintf("the canary from %s took %.0f ms to be stored and %.0f ms to be delivered", p.Node, p.SendMS, p.DeliverMS)
+			if !p.OK {
+				why = fmt.Sprintf("the canary from %s failed: %s", p.Node, p.Error)
+			}
+			inc.Timeline[0].Text += "; " + why
+			inc.Timeline[0].Metrics = map[string]float64{"canary_send_ms": p.SendMS, "canary_deliver_ms": p.DeliverMS}
+		}
 		if err := m.put(ctx, &inc, 0); err != nil {
 			m.log.Warn("open incident", "component", c, "err", err)
 			return
@@ -431,13 +503,21 @@ func (m *Monitor) Incidents(ctx context.Context) ([]api.Incident, error) {
 func (m *Monitor) read(ctx context.Context) (incs []api.Incident, windows []api.Maintenance, subs []api.Subscriber, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	var probes []api.Probe
+	defer func() {
+		if err == nil {
+			m.mu.Lock()
+			m.probes = probes
+			m.mu.Unlock()
+		}
+	}()
 	keys, err := listKeys(ctx, m.cfg.Store.Status)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	for _, k := range keys {
 		kind, _, _ := strings.Cut(k, ".")
-		if kind != "incident" && kind != "maintenance" && kind != "subscriber" {
+		if kind != "incident" && kind != "maintenance" && kind != "subscriber" && kind != "probe" {
 			continue
 		}
 		e, err := m.cfg.Store.Status.Get(ctx, k)
@@ -459,6 +539,11 @@ func (m *Monitor) read(ctx context.Context) (incs []api.Incident, windows []api.
 			var s api.Subscriber
 			if json.Unmarshal(e.Value(), &s) == nil {
 				subs = append(subs, s)
+			}
+		case "probe":
+			var p api.Probe
+			if json.Unmarshal(e.Value(), &p) == nil {
+				probes = append(probes, p)
 			}
 		}
 	}

@@ -24,9 +24,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/admit"
 	"github.com/dandanchat/dandan/internal/auth"
 	"github.com/dandanchat/dandan/internal/broker"
+	"github.com/dandanchat/dandan/internal/canary"
 	"github.com/dandanchat/dandan/internal/config"
 	"github.com/dandanchat/dandan/internal/gateway"
 	"github.com/dandanchat/dandan/internal/health"
@@ -57,6 +59,7 @@ type Node struct {
 	admit   *admit.Controller
 	health  *health.Monitor
 	notify  *notify.Notifier
+	canary  *canary.Prober // nil without --canary-every
 	http    *http.Server
 	ln      net.Listener
 	scheme  string
@@ -156,6 +159,11 @@ func (n *Node) start(ctx context.Context) error {
 	if err := n.gw.Start(); err != nil {
 		return err
 	}
+	if cfg.CanaryEvery > 0 {
+		// Before the read model starts: the canary listens to its events.
+		n.canary = canary.New(canary.Config{Service: n.svc, Store: n.store, Node: n.nodeName(), DC: cfg.DC,
+			Every: cfg.CanaryEvery, Registry: n.Metrics.Registry, Logger: n.log})
+	}
 	if err := n.index.Start(context.Background()); err != nil {
 		return err
 	}
@@ -181,7 +189,7 @@ func (n *Node) start(ctx context.Context) error {
 		PageURL: func() string { return strings.TrimSuffix(n.advertisedURL(), "/") + "/status" }})
 	n.health = health.New(health.Config{Node: n.nodeName(), DC: cfg.DC, Store: n.store,
 		Reached: n.broker.Reached, CutOff: n.cutOff.Load, Leaders: n.leaders, Drain: n.Drain,
-		Announce: n.notify, Logger: n.log})
+		Announce: n.notify, Probe: n.probe, Logger: n.log})
 	status := statuspage.New(n.health.Page, statuspage.Options{})
 	for _, p := range []string{"GET /status", "GET /status/", "GET /status.json", "GET /status/feed.atom"} {
 		mux.Handle(p, status)
@@ -229,6 +237,9 @@ func (n *Node) start(ctx context.Context) error {
 			}
 			go n.health.Run(actx)
 			go n.notify.Run(actx)
+			if n.canary != nil {
+				go n.canary.Run(actx)
+			}
 			n.announce(actx)
 		case <-n.served:
 		}
@@ -309,6 +320,14 @@ func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
 	default:
 		http.Error(w, "starting: replaying the read model", http.StatusServiceUnavailable)
 	}
+}
+
+// probe returns the node's latest canary (none without canaries).
+func (n *Node) probe() api.Probe {
+	if n.canary == nil {
+		return api.Probe{}
+	}
+	return n.canary.Last()
 }
 
 // Shutdown stops the node in order: (0) in a cluster, hand the streams it

@@ -272,3 +272,49 @@ func adminCaller(t *testing.T, base, token string) func(method, path, body strin
 		return resp.StatusCode
 	}
 }
+
+// TestCanary: a node's canary message goes through the send and delivery
+// path every period and is reported in /metrics; after a restart the node
+// reuses its canary account and room rather than making new ones.
+func TestCanary(t *testing.T) {
+	n := testnode.Start(t, func(c *config.Config) { c.CanaryEvery = time.Second })
+	waitCanary := func() {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for metricValue(t, n, "dandan_canary_ok") != 1 || metricValue(t, n, "dandan_canary_deliver_seconds") <= 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no successful canary within 20 s: ok %v", metricValue(t, n, "dandan_canary_ok"))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitCanary()
+	send, deliver := metricValue(t, n, "dandan_canary_send_seconds"), metricValue(t, n, "dandan_canary_deliver_seconds")
+	t.Logf("canary: stored in %.1f ms, delivered in %.1f ms", send*1000, deliver*1000)
+	if send <= 0 || deliver < send {
+		t.Errorf("canary latencies: send %v s, deliver %v s", send, deliver)
+	}
+	p, ok := statusOf(n)
+	if !ok || componentState(p, "messaging") != api.StatusOperational {
+		t.Errorf("messaging on the status page: %+v", p)
+	}
+
+	c := n.Client(t)
+	if _, err := c.SignUp(t.Context(), api.SignUpRequest{Handle: "watcher", Password: "correct horse"}); err != nil {
+		t.Fatal(err)
+	}
+	canary, err := c.User(t.Context(), "canary_dandan")
+	if err != nil {
+		t.Fatalf("the canary account: %v", err)
+	}
+	n.Restart(t)
+	waitCanary()
+	c = n.Client(t)
+	if _, err := c.SignIn(t.Context(), api.SignInRequest{Handle: "watcher", Password: "correct horse"}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.User(t.Context(), "canary_dandan")
+	if err != nil || again.ID != canary.ID {
+		t.Errorf("after a restart the canary account is %+v (%v), want %s", again, err, canary.ID)
+	}
+}

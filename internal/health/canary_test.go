@@ -1,0 +1,123 @@
+package health
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/broker"
+	"github.com/dandanchat/dandan/internal/store"
+)
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	b, err := broker.Start(broker.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Shutdown)
+	st, err := store.Open(context.Background(), b.JetStream(), b.Conn(), store.Options{Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestCanariesJudgeMessaging: a failing canary puts messaging in partial
+// outage and opens an incident whose timeline says why; a slow one
+// degrades it; a fast one again resolves it. Another node's canary, read
+// from the status bucket, counts the same; a stale one does not.
+func TestCanariesJudgeMessaging(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	var (
+		mu  sync.Mutex
+		own api.Probe
+	)
+	set := func(p api.Probe) { mu.Lock(); own = p; mu.Unlock() }
+	probe := func(ok bool, sendMS, deliverMS float64, err string) api.Probe {
+		return api.Probe{Node: "n1", At: stamp(time.Now()), EverySec: 30, OK: ok, SendMS: sendMS, DeliverMS: deliverMS, Error: err}
+	}
+	m := New(Config{Node: "n1", Store: st, OpenAfter: 50 * time.Millisecond, ResolveAfter: 100 * time.Millisecond,
+		Probe: func() api.Probe { mu.Lock(); defer mu.Unlock(); return own }})
+	state := func() api.ComponentStatus {
+		m.Evaluate(ctx)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.current[Messaging]
+	}
+	messagingIncident := func() *api.Incident {
+		incs, err := m.Incidents(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range incs {
+			if len(incs[i].Components) == 1 && incs[i].Components[0] == Messaging {
+				return &incs[i]
+			}
+		}
+		return nil
+	}
+
+	if s := state(); s != api.StatusOperational {
+		t.Fatalf("no canary yet: messaging %q", s)
+	}
+	set(probe(true, 8, 12, ""))
+	if s := state(); s != api.StatusOperational {
+		t.Fatalf("a fast canary: messaging %q", s)
+	}
+	set(probe(false, 5000, 0, "send: stream unavailable"))
+	if s := state(); s != api.StatusPartial {
+		t.Fatalf("a failing canary: messaging %q, want partial_outage", s)
+	}
+	time.Sleep(60 * time.Millisecond)
+	state()
+	inc := messagingIncident()
+	if inc == nil {
+		t.Fatal("no incident for messaging after the canary failed")
+	}
+	if inc.Severity != api.SEV2 || !strings.Contains(inc.Timeline[0].Text, "the canary from n1 failed: send: stream unavailable") ||
+		inc.Timeline[0].Metrics["canary_send_ms"] != 5000 {
+		t.Errorf("incident %s %q, first entry %+v", inc.Severity, inc.Name, inc.Timeline[0])
+	}
+	set(probe(true, 1500, 1600, ""))
+	if s := state(); s != api.StatusDegraded {
+		t.Fatalf("a slow canary: messaging %q, want degraded", s)
+	}
+	if inc = messagingIncident(); inc == nil || inc.Timeline[len(inc.Timeline)-1].State != api.StatusDegraded {
+		t.Errorf("the incident's timeline does not record the change to degraded: %+v", inc)
+	}
+	set(probe(true, 9, 14, ""))
+	state()
+	time.Sleep(110 * time.Millisecond)
+	state()
+	if inc = messagingIncident(); inc == nil || inc.Status != api.IncidentResolved {
+		t.Fatalf("the incident did not resolve once the canary was fast again: %+v", inc)
+	}
+
+	// Another node's failing canary, from the bucket, counts; once stale,
+	// it no longer does.
+	other := api.Probe{Node: "n2", At: stamp(time.Now()), EverySec: 30, OK: false, Error: "not delivered"}
+	if err := store.PutJSON(ctx, st.Status, "probe.n2", other); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := m.read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(); s != api.StatusPartial {
+		t.Fatalf("another node's failing canary: messaging %q, want partial_outage", s)
+	}
+	other.At = stamp(time.Now().Add(-5 * time.Minute))
+	if err := store.PutJSON(ctx, st.Status, "probe.n2", other); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := m.read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(); s != api.StatusOperational {
+		t.Fatalf("a stale failing canary: messaging %q, want operational", s)
+	}
+}
