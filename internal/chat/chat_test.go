@@ -15,6 +15,7 @@ import (
 	"github.com/dandanchat/dandan/client"
 	"github.com/dandanchat/dandan/internal/admit"
 	"github.com/dandanchat/dandan/internal/chat"
+	"github.com/dandanchat/dandan/internal/config"
 	"github.com/dandanchat/dandan/internal/testnode"
 )
 
@@ -309,13 +310,20 @@ func TestChatContext(t *testing.T) {
 // TestChatServerBusy: a message refused for load is kept, the user is told
 // why it waits, and it is sent by itself once the node admits it.
 func TestChatServerBusy(t *testing.T) {
-	n := testnode.Start(t)
+	// The adaptive limit stays at its floor (16), so that it cannot grow
+	// while the test holds the node full.
+	n := testnode.Start(t, func(c *config.Config) { c.MaxInFlight = 16 })
 	ac, bc := signUp(t, n, "alice"), signUp(t, n, "bob")
 	if _, err := ac.CreateDirect(context.Background(), "bob"); err != nil {
 		t.Fatal(err)
 	}
 	alice := start(t, "alice", ac, chat.Options{Room: "@bob"})
 	bob := start(t, "bob", bc, chat.Options{Room: "@alice"})
+	// Both chats have synced and shown the room: no request of theirs is
+	// still in progress, whose end would free a slot for alice's send.
+	alice.wait(t, `alice started the conversation`)
+	bob.wait(t, `alice started the conversation`)
+	time.Sleep(200 * time.Millisecond)
 
 	// Fill the node with work until it refuses message sends.
 	a := n.Admission()
