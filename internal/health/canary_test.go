@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -119,5 +120,60 @@ func TestCanariesJudgeMessaging(t *testing.T) {
 	}
 	if s := state(); s != api.StatusOperational {
 		t.Fatalf("a stale failing canary: messaging %q, want operational", s)
+	}
+}
+
+// fakeAnnouncer records what would be queued; it fails while failing is set.
+type fakeAnnouncer struct {
+	failing bool
+	queued  []string
+}
+
+func (f *fakeAnnouncer) Enqueue(_ context.Context, _ []api.Subscriber, event string, inc api.Incident) error {
+	if f.failing {
+		return context.DeadlineExceeded
+	}
+	f.queued = append(f.queued, event+" "+changeKey(inc))
+	return nil
+}
+
+func (f *fakeAnnouncer) EmailEnabled() bool { return false }
+
+// TestAnnounce: changes are named the same way whichever node sees them,
+// even one that could not queue the opening and sees the incident again
+// after the failover.
+func TestAnnounce(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeAnnouncer{}
+	m := New(Config{Node: "n1", Announce: f})
+	subs := []api.Subscriber{{ID: "s1"}}
+	old := api.Incident{ID: "i0", Status: api.IncidentResolved}
+	m.announce(ctx, []api.Incident{old}, subs) // the baseline: nothing announced
+	inc := api.Incident{ID: "i1", Status: api.IncidentInvestigating, Updates: make([]api.IncidentUpdate, 1),
+		Timeline: []api.TimelineEntry{{Kind: "detected"}, {Kind: "opened"}}}
+	f.failing = true
+	m.announce(ctx, []api.Incident{inc, old}, subs)
+	f.failing = false
+	inc.Status, inc.Updates = api.IncidentIdentified, make([]api.IncidentUpdate, 2)
+	inc.Timeline = append(inc.Timeline, api.TimelineEntry{Kind: "failover"})
+	m.announce(ctx, []api.Incident{inc, old}, subs)
+	m.announce(ctx, []api.Incident{inc, old}, subs) // nothing new
+	inc.Status, inc.Updates = api.IncidentResolved, make([]api.IncidentUpdate, 3)
+	m.announce(ctx, []api.Incident{inc, old}, subs)
+	want := []string{"incident.updated identified/2", "incident.resolved resolved/3"}
+	if !slices.Equal(f.queued, want) {
+		t.Errorf("queued %q, want %q", f.queued, want)
+	}
+	// A node that first sees an incident after its failover calls it an
+	// update too; one that sees a fresh incident, opened.
+	m2 := New(Config{Node: "n2", Announce: f})
+	f.queued = nil
+	m2.announce(ctx, nil, subs)
+	fresh := api.Incident{ID: "i2", Status: api.IncidentInvestigating, Updates: make([]api.IncidentUpdate, 1)}
+	inc.Status, inc.Updates = api.IncidentIdentified, make([]api.IncidentUpdate, 2)
+	m2.announce(ctx, []api.Incident{inc, fresh}, subs)
+	want = []string{"incident.updated identified/2", "incident.opened investigating/1"}
+	if !slices.Equal(f.queued, want) {
+		t.Errorf("queued %q, want %q", f.queued, want)
 	}
 }

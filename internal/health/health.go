@@ -84,6 +84,7 @@ type Monitor struct {
 	leadersAsked time.Time
 	nodeDC       map[string]string // every node ever seen → its data centre
 	announced    map[string]string // incident → the change last announced (changeKey); nil until the first reading
+	observed     map[string]bool   // incidents seen since the first reading
 	probes       []api.Probe       // every node's latest canary, as last read
 }
 

@@ -41,15 +41,16 @@ type SubscriberRequest struct {
 }
 
 // announce tells subscribers what changed in the incidents since the last
-// reading: an incident seen for the first time was opened; a new status
-// or public update is an update, or its resolution. The first reading
-// after start only sets the baseline. Every node does this; the queue
-// keeps one notification per change.
+// reading: a new status or public update is an update, or the resolution;
+// an incident seen for the first time was opened (see eventOf). The first
+// reading after start only sets the baseline. Every node does this; the
+// queue keeps one notification per change, whichever node queued it
+// first, so every node must name a change the same way.
 func (m *Monitor) announce(ctx context.Context, incs []api.Incident, subs []api.Subscriber) {
 	m.mu.Lock()
 	primed := m.announced != nil
 	if !primed {
-		m.announced = map[string]string{}
+		m.announced, m.observed = map[string]string{}, map[string]bool{}
 	}
 	type change struct {
 		event string
@@ -57,23 +58,19 @@ func (m *Monitor) announce(ctx context.Context, incs []api.Incident, subs []api.
 	}
 	var changes []change
 	for _, inc := range incs {
-		now := changeKey(inc)
-		before, seen := m.announced[inc.ID]
+		key := changeKey(inc)
 		switch {
-		case !primed || before == now:
-		case !seen && inc.Status == api.IncidentResolved:
-			// Opened and resolved between two readings (or recorded after
-			// the fact): one notice of the resolution.
-			changes = append(changes, change{eventResolved, inc})
-		case !seen:
-			changes = append(changes, change{eventOpened, inc})
+		case !primed || m.announced[inc.ID] == key:
 		case inc.Status == api.IncidentResolved:
 			changes = append(changes, change{eventResolved, inc})
-		default:
+		case m.observed[inc.ID]:
 			changes = append(changes, change{eventUpdated, inc})
+		default:
+			changes = append(changes, change{eventOf(inc), inc})
 		}
+		m.observed[inc.ID] = true
 		if !primed || len(subs) == 0 {
-			m.announced[inc.ID] = now
+			m.announced[inc.ID] = key
 		}
 	}
 	m.mu.Unlock()
@@ -89,6 +86,26 @@ func (m *Monitor) announce(ctx context.Context, incs []api.Incident, subs []api.
 		m.announced[c.inc.ID] = changeKey(c.inc)
 		m.mu.Unlock()
 	}
+}
+
+// eventOf names the change of an incident a node sees for the first
+// time: opened, unless it has already moved on (a failover, a status set
+// by an operator, a second public update), as a node that was down or
+// busy when it opened may find it.
+func eventOf(inc api.Incident) string {
+	if inc.Status == api.IncidentResolved {
+		return eventResolved
+	}
+	for _, e := range inc.Timeline {
+		switch e.Kind {
+		case "failover", string(api.IncidentIdentified), string(api.IncidentMonitoring), string(api.IncidentInvestigating):
+			return eventUpdated
+		}
+	}
+	if len(inc.Updates) > 1 {
+		return eventUpdated
+	}
+	return eventOpened
 }
 
 // subscriberRoutes adds the subscriber routes of the operators' API.
