@@ -177,3 +177,66 @@ func TestAnnounce(t *testing.T) {
 		t.Errorf("queued %q, want %q", f.queued, want)
 	}
 }
+
+// TestErrorRateObjectives: server-side failures of a component's requests
+// over the last minute degrade it (over 5%) or make it a partial outage
+// (over 50%), open an incident that says how many failed, and resolve it
+// once the minute has passed without them. Client errors do not count.
+func TestErrorRateObjectives(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	m := New(Config{Node: "n1", Store: openStore(t), Now: clock})
+	state := func(c string) api.ComponentStatus {
+		m.Evaluate(ctx)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.current[c]
+	}
+	for i := range 40 {
+		status := 200
+		switch {
+		case i < 4:
+			status = 503
+		case i < 10:
+			status = 401 // wrong passwords are not the service's failures
+		}
+		m.Observe("signin", status)
+	}
+	m.Observe("me", 500) // not a judged route
+	if s := state(SignIn); s != api.StatusDegraded {
+		t.Fatalf("4 of 40 sign-ins failed: %q, want degraded", s)
+	}
+	advance(4 * time.Second)
+	if s := state(SignIn); s != api.StatusDegraded {
+		t.Fatalf("sign-in %q", s)
+	}
+	incs, err := m.Incidents(ctx)
+	if err != nil || len(incs) != 1 || incs[0].Components[0] != SignIn || incs[0].Severity != api.SEV3 ||
+		!strings.Contains(incs[0].Timeline[0].Text, "4 of 40 requests failed on n1 in the last minute") {
+		t.Fatalf("incidents %+v (%v): want one SEV3 for sign-in saying 4 of 40 failed", incs, err)
+	}
+	for range 60 {
+		m.Observe("history", 503)
+	}
+	if s := state(History); s != api.StatusPartial {
+		t.Fatalf("every history request failing: %q, want partial_outage", s)
+	}
+	if s := state(Messaging); s != api.StatusOperational {
+		t.Fatalf("messaging %q with no failure of its own", s)
+	}
+	advance(61 * time.Second)
+	if s := state(SignIn); s != api.StatusOperational {
+		t.Fatalf("a minute later: sign-in %q", s)
+	}
+	advance(11 * time.Second)
+	state(SignIn)
+	incs, _ = m.Incidents(ctx)
+	for _, inc := range incs {
+		if inc.Status != api.IncidentResolved {
+			t.Errorf("incident %q still %s a minute after the failures stopped", inc.Name, inc.Status)
+		}
+	}
+}

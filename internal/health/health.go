@@ -86,6 +86,8 @@ type Monitor struct {
 	announced    map[string]string // incident → the change last announced (changeKey); nil until the first reading
 	observed     map[string]bool   // incidents seen since the first reading
 	probes       []api.Probe       // every node's latest canary, as last read
+
+	outcomes outcomes // this node's requests and failures, for the error-rate objectives
 }
 
 // New returns a Monitor; call Run to start evaluating.
@@ -170,12 +172,10 @@ func (m *Monitor) Evaluate(ctx context.Context) {
 	for _, c := range order {
 		s := states[c]
 		switch {
-		case c == Messaging && dcDown && !healthy(s):
+		case !strings.HasPrefix(c, "dc:") && dcDown && !healthy(s):
 			// A lost data centre's incident explains slow or failing
-			// canaries (its rooms pause for an election): one incident.
-		case c != Messaging && !strings.HasPrefix(c, "dc:"):
-			// Sign-in and history are derived from the data centres'
-			// states: the data centre's incident explains them.
+			// canaries and requests (its rooms pause for an election):
+			// users see one incident.
 		case !healthy(s) && now.Sub(since[c]) >= m.cfg.OpenAfter:
 			m.keepOpen(ctx, c, names[c], s, since[c], now)
 		case healthy(s) && now.Sub(since[c]) >= m.cfg.ResolveAfter:
@@ -195,6 +195,11 @@ func (m *Monitor) measure(ctx context.Context) (map[string]api.ComponentStatus, 
 	order := []string{Messaging, SignIn, History}
 	if s, _ := m.canaries(); s != api.StatusOperational {
 		states[Messaging] = s
+	}
+	for c, n := range m.errorRates(m.cfg.Now()) {
+		if s := sloState(n[0], n[1]); s.Rank() > states[c].Rank() {
+			states[c] = s
+		}
 	}
 	reached := m.cfg.Reached()
 	if reached == nil {
@@ -335,6 +340,13 @@ func (m *Monitor) keepOpen(ctx context.Context, c, name string, s api.ComponentS
 			}
 			inc.Timeline[0].Text += "; " + why
 			inc.Timeline[0].Metrics = map[string]float64{"canary_send_ms": p.SendMS, "canary_deliver_ms": p.DeliverMS}
+		}
+		if n := m.errorRates(now)[c]; sloState(n[0], n[1]) != api.StatusOperational {
+			inc.Timeline[0].Text += fmt.Sprintf("; %d of %d requests failed on %s in the last minute", n[1], n[0], m.cfg.Node)
+			if inc.Timeline[0].Metrics == nil {
+				inc.Timeline[0].Metrics = map[string]float64{}
+			}
+			inc.Timeline[0].Metrics["error_rate"] = float64(n[1]) / float64(n[0])
 		}
 		if err := m.put(ctx, &inc, 0); err != nil {
 			m.log.Warn("open incident", "component", c, "err", err)

@@ -31,6 +31,9 @@ type Config struct {
 	RequestLimit *ratelimit.Limiter // everything else, per device; nil = unlimited
 	SendLimit    *ratelimit.Limiter // message sends, per device (shared with the WebSocket)
 	Admit        *admit.Controller  // admission control by tier; nil = admit everything
+	// Outcome, if set, is told every request's route name and status (the
+	// health monitor's error-rate objectives).
+	Outcome func(route string, status int)
 }
 
 // API is the HTTP handler of /v1.
@@ -144,6 +147,9 @@ func (a *API) wrap(route string, h func(http.ResponseWriter, *http.Request) (any
 				WriteError(w, api.Errorf(api.CodeInternal, "internal error"))
 			}
 			a.m.Requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+			if a.cfg.Outcome != nil {
+				a.cfg.Outcome(route, status)
+			}
 			a.m.Latency.WithLabelValues("http " + route).Observe(time.Since(start).Seconds())
 		}()
 		r.Body = http.MaxBytesReader(w, r.Body, api.MaxHTTPBody)

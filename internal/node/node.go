@@ -172,6 +172,8 @@ func (n *Node) start(ctx context.Context) error {
 		RequestLimit: limiter(cfg.RequestRate, cfg.RequestBurst),
 		SendLimit:    sendLimit,
 		Admit:        n.admit,
+		// The monitor exists before the listener, so before any request.
+		Outcome: func(route string, status int) { n.health.Observe(route, status) },
 	}, n.Metrics, n.log)
 
 	mux := http.NewServeMux()
