@@ -177,7 +177,9 @@ func (n *Node) start(ctx context.Context) error {
 	}, n.Metrics, n.log)
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/ws", n.gw)
+	// CORS lets a page of another site ask, over fetch, why an upgrade was
+	// refused (browsers hide the status of a failed WebSocket handshake).
+	mux.Handle("GET /v1/ws", httpapi.CrossOrigin(n.gw))
 	mux.Handle("/v1/", httpapi.CrossOrigin(n.unlessCutOff(apiHandler)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", n.readyz)

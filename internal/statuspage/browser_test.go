@@ -1,20 +1,16 @@
 package statuspage
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"image"
-	_ "image/jpeg" // FullScreenshot below 100 quality gives JPEG
-	"image/png"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/dandanchat/dandan/internal/browsertest"
 )
 
 // TestBrowser renders the page in a real headless Chromium: the components,
@@ -26,43 +22,12 @@ import (
 // Chrome or Chromium binary); DANDAN_SKIP_BROWSER=1 skips it where there is
 // no browser, and nothing else does.
 func TestBrowser(t *testing.T) {
-	execPath := os.Getenv("DANDAN_CHROMIUM")
-	if execPath == "" {
-		execPath = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(execPath); err != nil {
-		if os.Getenv("DANDAN_SKIP_BROWSER") == "1" {
-			t.Skipf("no browser at %s and DANDAN_SKIP_BROWSER=1", execPath)
-		}
-		t.Fatalf("no browser at %s (%v): install Debian's chromium package (apt-get install chromium), "+
-			"or set DANDAN_CHROMIUM to a Chromium binary, or set DANDAN_SKIP_BROWSER=1 to skip this test", execPath, err)
-	}
-	artifacts := artifactsDir(t)
+	artifacts := browsertest.ArtifactsDir(t)
 
 	srv := httptest.NewServer(newHandler(fixture()))
 	defer srv.Close()
 
-	// The one deadline covers the browser's start too: a hung browser fails
-	// the test instead of hanging it.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(execPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true), // /dev/shm is tiny in containers
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc() // waits for the browser to exit, before TempDir's clean-up
-	ctx, cancelTab := chromedp.NewContext(ctx)
-	defer cancelTab()
+	ctx := browsertest.Start(t, 60*time.Second)
 
 	// Desktop first, then a phone: the same page must fit both.
 	for _, vp := range []struct {
@@ -93,7 +58,7 @@ func TestBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%dpx: screenshot: %v", vp.width, err)
 		}
-		writePNG(t, filepath.Join(artifacts, vp.name), shot, int(vp.width))
+		browsertest.WritePNG(t, filepath.Join(artifacts, vp.name), shot, int(vp.width))
 	}
 }
 
@@ -164,70 +129,5 @@ func checkRendered(t *testing.T, ctx context.Context, width int64) {
 	}
 	if r.ScrollW > int(width) || r.ClientW != int(width) {
 		t.Errorf("%dpx: the page overflows: scrollWidth %d, clientWidth %d", width, r.ScrollW, r.ClientW)
-	}
-}
-
-// writePNG stores a screenshot as PNG (FullScreenshot gives JPEG below
-// quality 100), failing if it is empty or not a real image. It keeps a
-// screenshot of the wrong width, for the failure to be seen, but fails.
-func writePNG(t *testing.T, path string, shot []byte, width int) {
-	t.Helper()
-	if len(shot) == 0 {
-		t.Fatalf("%s: empty screenshot", path)
-	}
-	img, _, err := image.Decode(bytes.NewReader(shot))
-	if err != nil {
-		t.Fatalf("%s: screenshot does not decode: %v", path, err)
-	}
-	b := img.Bounds()
-	if b.Empty() {
-		t.Fatalf("%s: empty screenshot (%dx%d)", path, b.Dx(), b.Dy())
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s (%dx%d)", path, b.Dx(), b.Dy())
-	if b.Dx() != width {
-		t.Errorf("%s: screenshot is %d wide, want %d", path, b.Dx(), width)
-	}
-}
-
-// artifactsDir is $DANDAN_ARTIFACTS, or artifacts/ at the repository's root.
-func artifactsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("DANDAN_ARTIFACTS")
-	if dir == "" {
-		root, err := repoRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(root, "artifacts")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// repoRoot walks up from the working directory (the package's, under go
-// test) to the directory that holds go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
 	}
 }

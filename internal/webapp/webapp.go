@@ -30,6 +30,17 @@ var embedded embed.FS
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self' http: https: ws: wss:; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+// types are the content types of the client's assets, fixed here rather
+// than read from the machine's mime.types, which differ between systems.
+var types = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".svg":  "image/svg+xml",
+	".png":  "image/png",
+	".json": "application/json",
+}
+
 // Handler serves the client: the page at "/" and assets at "/app/NAME".
 type Handler struct {
 	files map[string]asset
@@ -54,7 +65,10 @@ func New() *Handler {
 			return err
 		}
 		sum := sha256.Sum256(b)
-		typ := mime.TypeByExtension(path.Ext(p))
+		typ := types[path.Ext(p)]
+		if typ == "" {
+			typ = mime.TypeByExtension(path.Ext(p))
+		}
 		if typ == "" {
 			typ = "application/octet-stream"
 		}

@@ -1,0 +1,173 @@
+package webapp_test
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dandanchat/dandan/internal/localcluster"
+	"github.com/dandanchat/dandan/internal/testnode"
+)
+
+// pair signs up two users on base and opens a direct room between them,
+// with one message each way; it returns the pages and the client ids.
+func pair(t *testing.T, br *browser, base string) (alice, bob *page, ids []string) {
+	t.Helper()
+	alice = br.page("alice")
+	bob = br.page("bob")
+	alice.signUp(base, "alice", "Alice")
+	bob.signUp(base, "bob", "Bob")
+	alice.startDirect("bob", "Bob")
+	a := alice.send("hello before the trouble")
+	bob.wait("alice's room", `!!document.querySelector('[data-testid=room-item][data-room-name="Alice"]')`, 10*time.Second)
+	bob.openRoom("Alice")
+	bob.waitMessage(a)
+	b := bob.send("hello back")
+	alice.waitMessage(b)
+	return alice, bob, []string{a, b}
+}
+
+// settle waits until both pages show every id in ids, none pending, and
+// the same conversation; then it checks each shows every id exactly once,
+// in the order of the room (the same on both sides), and that each
+// sender's messages kept the order they were typed in.
+func settle(t *testing.T, alice, bob *page, ids []string, typed ...[]string) {
+	t.Helper()
+	cond := fmt.Sprintf(`(() => {
+		const want = %s;
+		const ms = [...document.querySelectorAll('#messages [data-testid=message]')];
+		const got = new Set(ms.map(m => m.dataset.clientId));
+		return want.every(id => got.has(id)) && ms.every(m => m.dataset.seq !== '' && !['pending', 'failed'].includes(m.dataset.status || ''));
+	})()`, js(ids))
+	alice.wait("every message, stored", cond, 45*time.Second)
+	bob.wait("every message, stored", cond, 45*time.Second)
+	order := alice.clientIDs()
+	if len(order) != len(ids) {
+		t.Errorf("alice shows %d messages, want %d: %v", len(order), len(ids), order)
+	}
+	alice.checkOnce(order)
+	bob.checkOnce(order)
+	for _, seq := range typed {
+		var got []string
+		for _, id := range order {
+			if slices.Contains(seq, id) {
+				got = append(got, id)
+			}
+		}
+		if !slices.Equal(got, seq) {
+			t.Errorf("messages typed as %v show as %v", seq, got)
+		}
+	}
+}
+
+// TestNodeRestart continues a conversation through a node's restart:
+// messages typed while it is down show pending, kept in the outbox, then
+// are delivered once it is back, none lost or doubled.
+func TestNodeRestart(t *testing.T) {
+	br := newBrowser(t, 120*time.Second)
+	n := testnode.Start(t)
+	base := "http://" + n.Config.HTTP
+	alice, bob, ids := pair(t, br, base)
+
+	n.Stop(t)
+	for _, p := range []*page{alice, bob} {
+		p.wait("the indicator to show the loss", `['reconnecting', 'connecting', 'offline'].includes(document.querySelector('[data-testid=connection]').dataset.state)`, 10*time.Second)
+	}
+	var typedA, typedB []string
+	for i := range 3 {
+		id := alice.send(fmt.Sprintf("alice while down %d", i))
+		alice.waitMessage(id, "pending")
+		typedA = append(typedA, id)
+	}
+	for i := range 2 {
+		id := bob.send(fmt.Sprintf("bob while down %d", i))
+		bob.waitMessage(id, "pending")
+		typedB = append(typedB, id)
+	}
+	// The outbox is in localStorage, with the client ids.
+	stored := eval[[]string](alice, `Object.keys(localStorage).filter(k => k.startsWith('dandan.outbox.'))
+		.flatMap(k => JSON.parse(localStorage.getItem(k)).map(e => e.id))`)
+	for _, id := range typedA {
+		if !slices.Contains(stored, id) {
+			t.Errorf("the outbox in localStorage lacks %s: %v", id, stored)
+		}
+	}
+	alice.wait("the banner", `!document.querySelector('[data-testid=conv-banner]').hidden`, 2*time.Second)
+
+	// The node comes back busy: one send per second per device. The
+	// pages' resends are refused (rate_limited, retry_after_ms) and must
+	// back off, say so, and get through once each.
+	alice.run(`window.__states = []; new MutationObserver(() => {
+		const c = document.querySelector('[data-testid=connection]');
+		window.__states.push(c.dataset.state + ' ' + c.textContent.trim());
+	}).observe(document.querySelector('[data-testid=connection]'), {attributes: true, childList: true, subtree: true, characterData: true})`)
+	n.Config.SendRate, n.Config.SendBurst = 1, 1
+	n.Restart(t)
+	ids = append(append(ids, typedA...), typedB...)
+	settle(t, alice, bob, ids, typedA, typedB)
+	states := eval[[]string](alice, `window.__states`)
+	busy := regexp.MustCompile(`^refused Server busy · retrying in [0-9]+ s`)
+	if !slices.ContainsFunc(states, busy.MatchString) {
+		t.Errorf("the indicator never said the server was busy: %q", states)
+	}
+	for _, p := range []*page{alice, bob} {
+		p.wait("connected again", `document.querySelector('[data-testid=connection]').dataset.state === 'connected'`, 10*time.Second)
+	}
+	if left := eval[int](alice, `Object.keys(localStorage).filter(k => k.startsWith('dandan.outbox.'))
+		.reduce((n, k) => n + JSON.parse(localStorage.getItem(k)).length, 0)`); left != 0 {
+		t.Errorf("%d messages left in alice's outbox", left)
+	}
+
+	// And the conversation goes on.
+	a := alice.send("and after")
+	bob.waitMessage(a)
+	settle(t, alice, bob, append(ids, a))
+}
+
+// TestDataCentreLoss loads both users' pages from dc1 of a three-site
+// cluster of real processes and kills dc1: the pages say they moved to
+// another site, and the conversation goes on there, nothing lost or
+// doubled.
+func TestDataCentreLoss(t *testing.T) {
+	br := newBrowser(t, 150*time.Second)
+	exe, env := testnode.Exe(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := localcluster.Start(ctx, localcluster.Options{DCs: 3, Dir: t.TempDir(), Exe: exe, Env: env,
+		Flags: []string{"--password-hash=fast"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(context.Background())
+	dc1 := c.InDC("dc1")[0].URL
+
+	alice, bob, ids := pair(t, br, dc1)
+	for _, p := range []*page{alice, bob} {
+		p.wait("connected to dc1, knowing every site", `(() => {
+			const c = document.querySelector('[data-testid=connection]');
+			const s = JSON.parse(localStorage.getItem('dandan.sites') || '{}');
+			return c.dataset.state === 'connected' && c.dataset.site === 'dc1' && (s.list || []).length === 3;
+		})()`, 10*time.Second)
+	}
+
+	c.Kill("dc1")
+	a1 := alice.send("alice after dc1 died")
+	b1 := bob.send("bob after dc1 died")
+	for _, p := range []*page{alice, bob} {
+		p.wait("the move to another site", `(() => {
+			const c = document.querySelector('[data-testid=connection]');
+			return c.dataset.state === 'moved' && ['dc2', 'dc3'].includes(c.dataset.site) && c.textContent.includes('moved to dc');
+		})()`, 30*time.Second)
+	}
+	ids = append(ids, a1, b1)
+	settle(t, alice, bob, ids)
+
+	a2 := alice.send("still here?")
+	b2 := bob.send("still here.")
+	ids = append(ids, a2, b2)
+	settle(t, alice, bob, ids, []string{ids[0], a1, a2}, []string{ids[1], b1, b2})
+	alice.screenshot("web-moved-1280.png", 1280)
+}
