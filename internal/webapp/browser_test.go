@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,9 +118,15 @@ func (p *page) describe() string {
 	return v
 }
 
+// js is v as a JavaScript literal. It keeps < > & as they are (not
+// \u003c …), so that the literal means the same inside a CSS selector
+// built from it.
 func js(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // click clicks the element sel matches.

@@ -3,6 +3,7 @@ package webapp_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,6 +100,14 @@ func TestChat(t *testing.T) {
 	direct := []string{a1, b1, a2, b2, b3, a3}
 	alice.checkOnce(direct)
 	bob.checkOnce(direct)
+	// A direct room has no name to change.
+	alice.click(`[data-testid=room-info]`)
+	alice.wait("the direct room's details", `document.querySelector('#room-dialog').open &&
+		document.querySelector('#room-dialog-sub').textContent === 'Direct conversation'`, 5*time.Second)
+	if eval[bool](alice, `!document.querySelector('#rename-form').hidden`) {
+		t.Error("the details of a direct room offer to rename it")
+	}
+	alice.run(`document.querySelector('#room-dialog').close()`)
 
 	// ---- A group: created with Carol, Bob invited, messages all ways.
 	alice.click(`[data-testid=new-chat]`)
@@ -136,13 +145,46 @@ func TestChat(t *testing.T) {
 	group := []string{g1, gb, "carol-1"}
 	alice.checkOnce(group)
 	bob.checkOnce(group)
+
+	// Alice renames the group from its details, with the keyboard: Bob's
+	// list, header and conversation follow live.
+	const renamed = "Saturday hike & picnic"
+	alice.click(`[data-testid=room-info]`)
+	alice.wait("the rename field", `!document.querySelector('#rename-form').hidden &&
+		document.querySelector('[data-testid=rename-input]').value === 'Saturday hike' &&
+		document.querySelector('label[for=rename-input]').textContent === 'Group name'`, 5*time.Second)
+	for _, c := range []struct{ name, err string }{
+		{"   ", "Give the group a name."},
+		{strings.Repeat("한", 43), "That name is too long: 128 bytes at most."}, // 129 bytes
+	} {
+		alice.fill(`[data-testid=rename-input]`, c.name)
+		alice.do(pressEnter(false))
+		alice.wait("the error "+c.err, fmt.Sprintf(`document.querySelector('[data-testid=rename-error]').textContent === %s &&
+			document.activeElement === document.querySelector('[data-testid=rename-input]')`, js(c.err)), 5*time.Second)
+	}
+	alice.fill(`[data-testid=rename-input]`, renamed)
+	alice.do(pressEnter(false))
+	alice.wait("the rename", fmt.Sprintf(`document.querySelector('[data-testid=rename-status]').textContent === %s &&
+		document.querySelector('[data-testid=rename-error]').textContent === '' &&
+		document.querySelector('#room-dialog-title').textContent === %s`, js("Renamed to “"+renamed+"”."), js(renamed)), 10*time.Second)
+	alice.run(`document.querySelector('#room-dialog').close()`)
+	bob.waitTitle(renamed)
+	bob.wait("the new name in the list", fmt.Sprintf(`!!document.querySelector('[data-testid=room-item][data-room-name=%s]') &&
+		!document.querySelector('[data-testid=room-item][data-room-name="Saturday hike"]')`, js(renamed)), 5*time.Second)
+	for _, c := range []struct {
+		p    *page
+		text string
+	}{{bob, "Alice Martin renamed the group to “" + renamed + "”"}, {alice, "You renamed the group to “" + renamed + "”"}} {
+		c.p.wait("the rename in the conversation", fmt.Sprintf(`[...document.querySelectorAll('[data-testid=system-event]')].some(e => e.textContent === %s)`, js(c.text)), 10*time.Second)
+	}
+	alice.waitTitle(renamed)
 	alice.run(`document.activeElement && document.activeElement.blur()`)
 	alice.screenshot("web-group-1280.png", 1280)
 
 	// Bob leaves the group: it goes from his list, Alice sees him leave.
 	bob.click(`[data-testid=room-info]`)
 	bob.click(`[data-testid=leave]`)
-	bob.wait("the group gone", `!document.querySelector('[data-testid=room-item][data-room-name="Saturday hike"]') && document.querySelector('#conv').hidden`, 10*time.Second)
+	bob.wait("the group gone", fmt.Sprintf(`!document.querySelector('[data-testid=room-item][data-room-name=%s]') && document.querySelector('#conv').hidden`, js(renamed)), 10*time.Second)
 	alice.wait("bob's leaving", `[...document.querySelectorAll('[data-testid=system-event]')].some(e => e.textContent === 'Bob Chen left')`, 10*time.Second)
 
 	// A longer history than one page, for the new device to page through.
@@ -176,7 +218,7 @@ func TestChat(t *testing.T) {
 	alice2.openRoom("Bob Chen")
 	alice2.wait("the whole history", fmt.Sprintf(`!!document.querySelector('[data-client-id=%s]')`, js(a4)), 15*time.Second)
 	alice2.checkOnce(direct)
-	alice2.openRoom("Saturday hike")
+	alice2.openRoom(renamed)
 	// Scrolling up pages back over HTTP until the beginning.
 	alice2.wait("the newest page", fmt.Sprintf(`!!document.querySelector('[data-client-id=%s]')`, js(group[len(group)-1])), 15*time.Second)
 	if n := len(alice2.messages()); n >= len(group) {

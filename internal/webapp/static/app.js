@@ -23,6 +23,7 @@ const S = {
   confirmDelete: '', // key of a message asking "delete?"
   synced: false,
   notify: store.getItem('dandan.notify') === '1',
+  missed: new Map(), // room id → {ev, n}: messages from others caught up after a reconnect, to notify once synced
   lastTyping: 0,
 };
 
@@ -39,7 +40,7 @@ function roomOf(summary) {
   let r = S.rooms.get(summary.id);
   if (!r) {
     r = {
-      id: summary.id, kind: summary.kind, name: '', peer: null, members: 0, role: '', created: 0,
+      id: summary.id, kind: summary.kind, name: '', nameSeq: -1, peer: null, members: 0, role: '', created: 0,
       last_seq: 0, read: 0, delivered: 0, unreadBase: 0, unreadAt: 0,
       events: new Map(), low: 0, hasMore: true, cursor: null, loaded: false, loading: false,
       loadingOlder: false, filling: false, edits: new Map(), deletes: new Set(),
@@ -48,7 +49,12 @@ function roomOf(summary) {
     S.rooms.set(summary.id, r);
   }
   r.kind = summary.kind || r.kind;
-  if (summary.name !== undefined) r.name = summary.name || '';
+  // A summary names the room as of its last_seq; a rename event at or after
+  // that seq is newer (a summary can lag behind a rename it lists).
+  if (summary.name !== undefined && (summary.last_seq || 0) > r.nameSeq) {
+    r.name = summary.name || '';
+    r.nameSeq = summary.last_seq || 0;
+  }
   if (summary.peer) {
     r.peer = summary.peer;
     S.users.set(summary.peer.id, summary.peer);
@@ -102,7 +108,11 @@ function addEvents(r, events) {
     } else if (ev.type === 'delete' && ev.target) {
       r.deletes.add(ev.target);
     } else if (ev.type === 'room.renamed' && ev.name) {
-      r.name = ev.name;
+      // Older pages of history hold older names: only a newer one counts.
+      if (ev.seq >= r.nameSeq) {
+        r.name = ev.name;
+        r.nameSeq = ev.seq;
+      }
     } else if (ev.type === 'message') {
       r.typing.delete(ev.sender);
     }
@@ -376,7 +386,14 @@ function onEvent(ev) {
       r.delivered = Math.max(r.delivered, ev.seq);
       live.receipt(r.id, ev.seq, 0);
     }
-    if (S.synced) notifyMessage(r, ev);
+    if (S.synced) {
+      notifyMessage(r, ev, 1);
+    } else {
+      // Caught up after a reconnect: new to this page too, but one
+      // notification per room, once the catch-up is over.
+      const m = S.missed.get(r.id);
+      S.missed.set(r.id, { ev, n: m ? m.n + 1 : 1 });
+    }
   }
   render();
 }
@@ -394,11 +411,19 @@ function onLeft(id) {
   // What was still to be sent there never will be.
   if (live) for (const e of [...live.entries]) if (e.room === id) live.discard(e.id);
   if (S.open === id) closeRoom();
+  const d = $('#room-dialog');
+  if (d.open && d.dataset.room === id) d.close();
   render();
 }
 
 function onSynced() {
   S.synced = true;
+  const missed = [...S.missed.entries()];
+  S.missed.clear();
+  for (const [id, m] of missed) {
+    const r = S.rooms.get(id);
+    if (r) notifyMessage(r, m.ev, m.n);
+  }
   for (const r of S.rooms.values()) if (r.loaded) fill(r);
   const r = S.rooms.get(S.open);
   if (r) loadReceipts(r);
@@ -433,21 +458,41 @@ function visible() {
 
 // ---------- notifications ----------
 
-function notifyMessage(r, ev) {
-  if (!S.notify || !('Notification' in window) || Notification.permission !== 'granted') return;
-  if (visible() && document.hasFocus()) return;
-  if (!document.hidden) return;
-  const title = r.kind === 'group' ? `${userName(ev.sender)} in ${roomName(r)}` : userName(ev.sender);
+// notifyMessage shows a notification for a new message from someone else,
+// the newest of n, if they are turned on and the tab is hidden (a visible
+// tab shows the message itself) and it is not read yet (on another device).
+async function notifyMessage(r, ev, n) {
+  if (!S.notify || ev.sender === me() || !('Notification' in window) || Notification.permission !== 'granted') return;
+  if (!document.hidden || ev.seq <= r.read) return;
+  const who = await nameOf(ev.sender);
+  // Still wanted after the look-up: signed in, in the room, tab hidden.
+  if (!S.session || !S.notify || !S.rooms.has(r.id) || !document.hidden || isDeleted(r, ev) || ev.seq <= r.read) return;
+  const title = r.kind === 'group' ? `${who} in ${roomName(r)}` : who;
+  const text = truncate(textOf(r, ev), 140);
   try {
-    const n = new Notification(title, { body: truncate(ev.text || '', 140), tag: r.id, icon: '/app/icon.svg' });
-    n.onclick = () => {
+    const note = new Notification(title, { body: n > 1 ? `${n} new messages. The latest: ${text}` : text, tag: r.id, icon: '/app/icon.svg' });
+    note.onclick = () => {
       window.focus();
       openRoom(r.id);
-      n.close();
+      note.close();
     };
   } catch {
     // Some browsers allow notifications only from a service worker.
   }
+}
+
+// nameOf resolves to a user's name, fetching an unknown user first (a
+// notification is not titled "…").
+async function nameOf(id) {
+  if (!S.users.has(id) && id && S.session) {
+    try {
+      const u = await api.get('/v1/users/' + enc(id));
+      if (u) S.users.set(id, u);
+    } catch {
+      // Named "Someone" below.
+    }
+  }
+  return displayName(S.users.get(id));
 }
 
 // ---------- rendering ----------
@@ -462,6 +507,9 @@ function render() {
     renderConn();
     renderRooms();
     renderConversation();
+    const d = $('#room-dialog');
+    const dr = d.open && S.rooms.get(d.dataset.room);
+    if (dr) renderRoomDialogHead(dr);
     markRead();
   });
 }
@@ -998,8 +1046,15 @@ async function openRoomDialog() {
   const r = S.rooms.get(S.open);
   if (!r) return;
   const d = $('#room-dialog');
-  $('#room-dialog-title').textContent = roomName(r);
-  $('#room-dialog-sub').textContent = r.kind === 'direct' ? 'Direct conversation' : `Group · ${r.members} members`;
+  d.dataset.room = r.id;
+  renderRoomDialogHead(r);
+  // Any member of a group may rename it; a direct room has no name.
+  const rename = $('#rename-form');
+  rename.hidden = r.kind !== 'group';
+  rename.reset();
+  formError(rename, '');
+  $('#rename-status').textContent = '';
+  $('#rename-input').value = r.kind === 'group' ? roomName(r) : '';
   $('#invite-form').hidden = r.kind !== 'group';
   $('#leave-area').hidden = r.kind !== 'group';
   formError($('#invite-form'), '');
@@ -1008,6 +1063,29 @@ async function openRoomDialog() {
   d.showModal();
   await loadMembers(r);
   renderMembers(r);
+}
+
+// renderRoomDialogHead names the room in its open details dialog (a rename
+// by someone else shows there too).
+function renderRoomDialogHead(r) {
+  const title = $('#room-dialog-title');
+  const sub = $('#room-dialog-sub');
+  const name = roomName(r);
+  const subText = r.kind === 'direct' ? 'Direct conversation' : `Group · ${r.members} members`;
+  if (title.textContent !== name) title.textContent = name;
+  if (sub.textContent !== subText) sub.textContent = subText;
+}
+
+// renameError says why a rename failed.
+function renameError(e) {
+  if (!(e instanceof ApiError)) return 'Something went wrong. Please try again.';
+  switch (e.code) {
+    case 'network': return 'Cannot reach the server. Check your connection and try again.';
+    case 'too_large': return 'That name is too long: 128 bytes at most.';
+    case 'forbidden': return 'You are not a member of this group any more.';
+    case 'conflict': return 'A direct conversation cannot be renamed.';
+    default: return e.message || 'Could not rename the group.';
+  }
 }
 
 function renderMembers(r) {
@@ -1081,14 +1159,25 @@ function renderNotify() {
 }
 
 async function toggleNotify() {
+  const btn = $('#notify-btn');
+  let asked = '';
   if (S.notify) {
     S.notify = false;
   } else {
-    const p = Notification.permission === 'granted' ? 'granted' : await Notification.requestPermission();
-    S.notify = p === 'granted';
+    // The browser asks on this click (once: it remembers the answer).
+    btn.disabled = true;
+    try {
+      asked = Notification.permission === 'granted' ? 'granted' : await Notification.requestPermission();
+    } catch {
+      asked = 'default';
+    } finally {
+      btn.disabled = false;
+    }
+    S.notify = asked === 'granted';
   }
   store.setItem('dandan.notify', S.notify ? '1' : '0');
   renderNotify();
+  if (asked === 'default') $('#notify-state').textContent = 'Notifications were not allowed. Try again, and allow them when your browser asks.';
 }
 
 // ---------- session ----------
@@ -1156,6 +1245,7 @@ function resetState() {
   S.rooms.clear();
   S.users.clear();
   S.acked.clear();
+  S.missed.clear();
   S.open = null;
   S.replyTo = null;
   S.editing = null;
@@ -1317,6 +1407,36 @@ function wire() {
       $('#new-chat').close();
     } catch (e) {
       formError(f, e.message);
+    } finally {
+      busy(f, false);
+    }
+  });
+
+  $('#rename-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const f = ev.currentTarget;
+    const r = S.rooms.get($('#room-dialog').dataset.room);
+    const status = $('#rename-status');
+    status.textContent = '';
+    if (!r) return formError(f, 'You are not a member of this group any more.');
+    if (r.kind !== 'group') return formError(f, 'A direct conversation cannot be renamed.');
+    const name = $('#rename-input').value.trim();
+    if (!name) return formError(f, 'Give the group a name.');
+    if (new TextEncoder().encode(name).length > 128) return formError(f, 'That name is too long: 128 bytes at most.');
+    if (name === r.name) return formError(f, 'The group already has that name.');
+    formError(f, '');
+    busy(f, true);
+    try {
+      const room = await api.patch(`/v1/rooms/${enc(r.id)}`, { name });
+      // The room.renamed event names the room everywhere; the answer
+      // does too unless that event is already here.
+      if (room && room.id === r.id) roomOf(room);
+      const now = (room && room.name) || name;
+      $('#rename-input').value = now;
+      status.textContent = `Renamed to “${now}”.`;
+      render();
+    } catch (e) {
+      formError(f, renameError(e));
     } finally {
       busy(f, false);
     }

@@ -205,6 +205,9 @@ export class Api {
   post(path, body, opts) {
     return this.call('POST', path, body === undefined ? {} : body, opts);
   }
+  patch(path, body, opts) {
+    return this.call('PATCH', path, body === undefined ? {} : body, opts);
+  }
   del(path, opts) {
     return this.call('DELETE', path, undefined, opts);
   }
