@@ -2,12 +2,15 @@ package webapp_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/localcluster"
 	"github.com/dandanchat/dandan/internal/testnode"
 )
@@ -143,6 +146,9 @@ func TestDataCentreLoss(t *testing.T) {
 	}
 	defer c.Stop(context.Background())
 	dc1 := c.InDC("dc1")[0].URL
+	// Every node has announced itself before the pages load: a page
+	// learns the sites when it connects.
+	waitSites(t, dc1, 3)
 
 	alice, bob, ids := pair(t, br, dc1)
 	for _, p := range []*page{alice, bob} {
@@ -150,7 +156,7 @@ func TestDataCentreLoss(t *testing.T) {
 			const c = document.querySelector('[data-testid=connection]');
 			const s = JSON.parse(localStorage.getItem('dandan.sites') || '{}');
 			return c.dataset.state === 'connected' && c.dataset.site === 'dc1' && (s.list || []).length === 3;
-		})()`, 10*time.Second)
+		})()`, 20*time.Second)
 	}
 
 	c.Kill("dc1")
@@ -170,4 +176,31 @@ func TestDataCentreLoss(t *testing.T) {
 	ids = append(ids, a2, b2)
 	settle(t, alice, bob, ids, []string{ids[0], a1, a2}, []string{ids[1], b1, b2})
 	alice.screenshot("web-moved-1280.png", 1280)
+}
+
+// waitSites waits until base's /v1/cluster lists n nodes, all up.
+func waitSites(t *testing.T, base string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var cl api.Cluster
+		resp, err := http.Get(base + "/v1/cluster")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&cl)
+			resp.Body.Close()
+		}
+		up := 0
+		for _, node := range cl.Nodes {
+			if node.Up {
+				up++
+			}
+		}
+		if err == nil && up == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/v1/cluster lists %d nodes up after 30 s, want %d (%v)", base, up, n, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

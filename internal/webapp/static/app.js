@@ -1536,6 +1536,9 @@ function boot() {
   if (S.session) startChat();
   else showAuth('signin');
   sites.discover().catch(() => {});
+  // Sites are also learned on every connection; this catches nodes added
+  // to the cluster while a tab stays open for days.
+  setInterval(() => sites.discover().catch(() => {}), 10 * 60 * 1000);
 }
 
 boot();
