@@ -216,7 +216,8 @@ type Probe struct {
 	At        string  `json:"at"`
 	EverySec  float64 `json:"every_s"` // the canary's period
 	OK        bool    `json:"ok"`
-	SendMS    float64 `json:"send_ms"`    // until the acknowledgement (stored on a quorum)
-	DeliverMS float64 `json:"deliver_ms"` // until the live delivery path saw it
+	Failures  int     `json:"failures,omitempty"` // consecutive failed canaries, this one included
+	SendMS    float64 `json:"send_ms"`            // until the acknowledgement (stored on a quorum)
+	DeliverMS float64 `json:"deliver_ms"`         // until the live delivery path saw it
 	Error     string  `json:"error,omitempty"`
 }

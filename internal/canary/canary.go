@@ -54,10 +54,11 @@ type Prober struct {
 
 	okGauge, sendGauge, deliverGauge prometheus.Gauge
 
-	mu      sync.Mutex
-	last    api.Probe
-	id      identity
-	waiting map[string]chan struct{} // canary client id → closed when delivered
+	mu       sync.Mutex
+	last     api.Probe
+	failures int // consecutive failures
+	id       identity
+	waiting  map[string]chan struct{} // canary client id → closed when delivered
 }
 
 // identity is the canary account and room of a node, kept in the status
@@ -133,6 +134,12 @@ func (p *Prober) Once(ctx context.Context) api.Probe {
 		}
 	}
 	p.mu.Lock()
+	if r.OK {
+		p.failures = 0
+	} else {
+		p.failures++
+	}
+	r.Failures = p.failures
 	p.last = r
 	p.mu.Unlock()
 	p.okGauge.Set(map[bool]float64{true: 1}[r.OK])

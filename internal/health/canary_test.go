@@ -39,8 +39,15 @@ func TestCanariesJudgeMessaging(t *testing.T) {
 		own api.Probe
 	)
 	set := func(p api.Probe) { mu.Lock(); own = p; mu.Unlock() }
+	failures := 0
 	probe := func(ok bool, sendMS, deliverMS float64, err string) api.Probe {
-		return api.Probe{Node: "n1", At: stamp(time.Now()), EverySec: 30, OK: ok, SendMS: sendMS, DeliverMS: deliverMS, Error: err}
+		if ok {
+			failures = 0
+		} else {
+			failures++
+		}
+		return api.Probe{Node: "n1", At: stamp(time.Now()), EverySec: 30, OK: ok, Failures: failures,
+			SendMS: sendMS, DeliverMS: deliverMS, Error: err}
 	}
 	m := New(Config{Node: "n1", Store: st, OpenAfter: 50 * time.Millisecond, ResolveAfter: 100 * time.Millisecond,
 		Probe: func() api.Probe { mu.Lock(); defer mu.Unlock(); return own }})
@@ -71,8 +78,12 @@ func TestCanariesJudgeMessaging(t *testing.T) {
 		t.Fatalf("a fast canary: messaging %q", s)
 	}
 	set(probe(false, 5000, 0, "send: stream unavailable"))
+	if s := state(); s != api.StatusOperational {
+		t.Fatalf("one failed canary, not yet retried: messaging %q, want operational", s)
+	}
+	set(probe(false, 5000, 0, "send: stream unavailable"))
 	if s := state(); s != api.StatusPartial {
-		t.Fatalf("a failing canary: messaging %q, want partial_outage", s)
+		t.Fatalf("a canary failing twice in a row: messaging %q, want partial_outage", s)
 	}
 	time.Sleep(60 * time.Millisecond)
 	state()
@@ -101,7 +112,7 @@ func TestCanariesJudgeMessaging(t *testing.T) {
 
 	// Another node's failing canary, from the bucket, counts; once stale,
 	// it no longer does.
-	other := api.Probe{Node: "n2", At: stamp(time.Now()), EverySec: 30, OK: false, Error: "not delivered"}
+	other := api.Probe{Node: "n2", At: stamp(time.Now()), EverySec: 30, OK: false, Failures: 3, Error: "not delivered"}
 	if err := store.PutJSON(ctx, st.Status, "probe.n2", other); err != nil {
 		t.Fatal(err)
 	}

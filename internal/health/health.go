@@ -249,7 +249,8 @@ func (m *Monitor) measure(ctx context.Context) (map[string]api.ComponentStatus, 
 
 // canaries judges messaging from every node's latest canary (this node's
 // from memory, the others' as last read): partial outage while any fresh
-// canary fails, degraded while any is slower than the SLOs. It also
+// canary has failed twice in a row, degraded while any is slower than the
+// SLOs. It also
 // returns the canary that decided, if any.
 func (m *Monitor) canaries() (api.ComponentStatus, *api.Probe) {
 	if m.cfg.Probe == nil {
@@ -272,8 +273,12 @@ func (m *Monitor) canaries() (api.ComponentStatus, *api.Probe) {
 		}
 		s := api.StatusOperational
 		switch {
-		case !p.OK:
+		case !p.OK && p.Failures >= 2:
+			// Confirmed by its retry (5 s later): a single failed canary
+			// is not an outage.
 			s = api.StatusPartial
+		case !p.OK:
+			// One failure is judged when its retry answers.
 		case p.SendMS > ms(m.cfg.SendSLO) || p.DeliverMS > ms(m.cfg.DeliverSLO):
 			s = api.StatusDegraded
 		}
