@@ -251,3 +251,67 @@ func TestErrorRateObjectives(t *testing.T) {
 		}
 	}
 }
+
+// TestOneIncidentForADataCentre: while a data centre is down, and for the
+// minute its failures stay in the error rates, the failed requests it
+// caused open no incident of their own: the data centre's explains them.
+func TestOneIncidentForADataCentre(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	if err := store.PutJSON(ctx, st.Nodes, "n2", store.NodeRecord{Name: "n2", DC: "dc2"}); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		now  = time.Now()
+		up   = false // is n2 reached?
+		open = func() map[string]bool { mu.Lock(); defer mu.Unlock(); return map[string]bool{"n2": up} }
+	)
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	m := New(Config{Node: "n1", DC: "dc1", Store: st, Reached: open,
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	components := func() []string {
+		incs, err := m.Incidents(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, inc := range incs {
+			out = append(out, inc.Components...)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for range 40 {
+		m.Observe("history", 503) // requests into rooms led from dc2, pausing
+	}
+	for range 5 {
+		m.Evaluate(ctx)
+		advance(time.Second)
+	}
+	if got := components(); !slices.Equal(got, []string{"dc:dc2"}) {
+		t.Fatalf("incidents for %v while dc2 is down, want only dc:dc2", got)
+	}
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	for range 20 { // dc2 is back; the failures are still in the minute's rates
+		m.Evaluate(ctx)
+		advance(time.Second)
+	}
+	if got := components(); !slices.Equal(got, []string{"dc:dc2"}) {
+		t.Fatalf("incidents for %v after dc2 came back, want only dc:dc2", got)
+	}
+	// Failures long after the data centre's return are the component's own.
+	advance(time.Minute)
+	for range 40 {
+		m.Observe("history", 503)
+	}
+	for range 5 {
+		m.Evaluate(ctx)
+		advance(time.Second)
+	}
+	if got := components(); !slices.Equal(got, []string{"dc:dc2", History}) {
+		t.Fatalf("incidents for %v, want dc:dc2 and history", got)
+	}
+}

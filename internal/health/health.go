@@ -86,6 +86,7 @@ type Monitor struct {
 	announced    map[string]string // incident → the change last announced (changeKey); nil until the first reading
 	observed     map[string]bool   // incidents seen since the first reading
 	probes       []api.Probe       // every node's latest canary, as last read
+	dcDownAt     time.Time         // when a data centre was last seen down
 
 	outcomes outcomes // this node's requests and failures, for the error-rate objectives
 }
@@ -163,16 +164,22 @@ func (m *Monitor) Evaluate(ctx context.Context) {
 	windows := slices.Clone(m.windows)
 	m.mu.Unlock()
 	m.watchOverruns(ctx, windows, now)
-	dcDown := false
 	for _, c := range order {
 		if strings.HasPrefix(c, "dc:") && !healthy(states[c]) {
-			dcDown = true
+			m.mu.Lock()
+			m.dcDownAt = now
+			m.mu.Unlock()
 		}
 	}
+	m.mu.Lock()
+	// The error rates look a minute back: failures from a data centre's
+	// outage are still counted for a minute after it.
+	explained := !m.dcDownAt.IsZero() && now.Sub(m.dcDownAt) < sloWindow*time.Second
+	m.mu.Unlock()
 	for _, c := range order {
 		s := states[c]
 		switch {
-		case !strings.HasPrefix(c, "dc:") && dcDown && !healthy(s):
+		case !strings.HasPrefix(c, "dc:") && explained && !healthy(s):
 			// A lost data centre's incident explains slow or failing
 			// canaries and requests (its rooms pause for an election):
 			// users see one incident.
