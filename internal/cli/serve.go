@@ -46,7 +46,7 @@ variables, then the --config file (TOML), then defaults.`,
 		log.Info("listening", "url", n.URL())
 		select {
 		case <-n.Ready():
-			fmt.Fprintf(env.Stdout, "dandan is running at %s (data in %s). Press Ctrl+C to stop.\n", n.URL(), cfg.Data)
+			fmt.Fprintf(env.Stdout, "dandan is running at %s (data in %s): open it in a browser to chat. Press Ctrl+C to stop.\n", n.URL(), cfg.Data)
 		case <-ctx.Done():
 		}
 		<-ctx.Done()
