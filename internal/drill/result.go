@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -116,6 +117,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	if st := r.Status; st != nil {
 		fmt.Fprintf(w, "  status pages of the other data centres: %d of %d answered; incident %q opened %.1f s after the failure, resolved by itself: %v (%.1f s after the return); timeline %v\n",
 			st.Polls-st.Failures, st.Polls, st.Incident, st.IncidentOpenedMS/1000, st.Resolved, st.ResolvedMS/1000, st.Timeline)
+		if len(st.Others) > 0 {
+			fmt.Fprintf(w, "  other incidents opened meanwhile: %s\n", strings.Join(st.Others, "; "))
+		}
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "  problem: %s\n", p)

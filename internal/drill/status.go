@@ -24,6 +24,9 @@ type StatusResult struct {
 	Resolved         bool     `json:"resolved"`           // it resolved itself after recovery
 	ResolvedMS       float64  `json:"resolved_ms"`        // how long after the data centre came back; -1: not
 	Timeline         []string `json:"timeline,omitempty"` // its timeline: each entry's kind and time from the failure, in order
+	// Others names the other incidents opened during the drill: the
+	// failure should show as one incident, not several.
+	Others []string `json:"other_incidents,omitempty"`
 }
 
 // statusWatch polls every node's /status.json four times a second.
@@ -101,7 +104,13 @@ func (w *statusWatch) observe(p *api.StatusPage, ok bool, victim string) {
 		return
 	}
 	for _, inc := range p.Incidents {
-		if !slices.Contains(inc.Components, "dc:"+victim) || parse(inc.CreatedAt).Before(w.failAt.Add(-time.Second)) {
+		if parse(inc.CreatedAt).Before(w.failAt.Add(-time.Second)) {
+			continue
+		}
+		if !slices.Contains(inc.Components, "dc:"+victim) {
+			if name := inc.Name + " (" + string(inc.Severity) + ")"; !slices.Contains(w.res.Others, name) {
+				w.res.Others = append(w.res.Others, name)
+			}
 			continue
 		}
 		if w.res.IncidentOpenedMS < 0 && inc.Status != api.IncidentResolved {
