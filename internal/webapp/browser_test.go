@@ -106,7 +106,7 @@ func (p *page) describe() string {
 		const msgs = [...document.querySelectorAll('#messages [data-testid=message]')].map(m =>
 			'  ' + m.dataset.seq + ' ' + m.dataset.clientId + ' ' + (m.dataset.status || '') + ' ' + JSON.stringify((m.querySelector('.msg-text') || {}).textContent || '').slice(0, 60));
 		const rooms = [...document.querySelectorAll('[data-testid=room-item]')].map(r => '  ' + r.dataset.roomName + ' unread=' + r.dataset.unread);
-		return 'connection: ' + (conn ? conn.dataset.state + ' ' + conn.textContent.trim() : '?') +
+		return 'connection: ' + (conn ? conn.dataset.state + ' ' + conn.querySelector('.conn-text').textContent : '?') +
 			'\nauth hidden: ' + q('#auth').hidden + ', chat hidden: ' + q('#chat').hidden +
 			'\nerrors: ' + [...document.querySelectorAll('.form-error')].map(e => e.textContent).filter(Boolean).join(' | ') +
 			'\nrooms:\n' + rooms.join('\n') + '\nopen: ' + (q('#conv-title') || {}).textContent +
@@ -177,7 +177,7 @@ func (p *page) dark(on bool) {
 			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}}})
 		return err
 	}))
-	p.wait("the colour scheme", fmt.Sprintf(`matchMedia('(prefers-color-scheme: %s)').matches`, v), 3*time.Second)
+	p.wait("the colour scheme", fmt.Sprintf(`matchMedia('(prefers-color-scheme: %s)').matches`, v), 15*time.Second)
 }
 
 func (p *page) signUp(base, handle, name string) {
@@ -238,7 +238,7 @@ func (p *page) send(text string) string {
 	p.fill(`[data-testid=composer]`, text)
 	p.do(pressEnter(false))
 	var id string
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for id == "" {
 		for _, c := range p.clientIDs() {
 			if !slices.Contains(before, c) {
@@ -370,7 +370,7 @@ func (p *page) viewport(width, height int64) {
 		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulatePortrait)
 	}
 	p.do(chromedp.EmulateViewport(width, height, opts...))
-	p.wait("the new size", fmt.Sprintf(`window.innerWidth === %d`, width), 5*time.Second)
+	p.wait("the new size", fmt.Sprintf(`window.innerWidth === %d`, width), 15*time.Second)
 }
 
 // noOverflow checks that nothing sticks out of the page horizontally.

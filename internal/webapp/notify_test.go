@@ -50,9 +50,9 @@ func TestNotifications(t *testing.T) {
 		const b = document.querySelector('[data-testid=notify-toggle]');
 		return b.getAttribute('aria-pressed') === 'false' && b.textContent === 'Turn on' && !b.disabled &&
 			Notification.permission === 'default';
-	})()`, 5*time.Second)
+	})()`, 15*time.Second)
 	alice.click(`[data-testid=notify-toggle]`)
-	alice.wait("the permission asked on the click", `window.__asked === 1`, 5*time.Second)
+	alice.wait("the permission asked on the click", `window.__asked === 1`, 15*time.Second)
 	if on := eval[bool](alice, `localStorage.getItem('dandan.notify') === '1'`); on {
 		t.Error("notifications are on before the browser's permission")
 	}
@@ -62,7 +62,7 @@ func TestNotifications(t *testing.T) {
 		const b = document.querySelector('[data-testid=notify-toggle]');
 		return b.getAttribute('aria-pressed') === 'true' && b.textContent === 'Turn off' &&
 			localStorage.getItem('dandan.notify') === '1';
-	})()`, 5*time.Second)
+	})()`, 15*time.Second)
 	alice.run(`document.querySelector('#settings-dialog').close()`)
 
 	// ---- Visible, with the room open: the message shows, no notification.
@@ -75,7 +75,7 @@ func TestNotifications(t *testing.T) {
 	// ---- Hidden, with the room closed: one notification per message from
 	// someone else, none for her own.
 	alice.run(`document.querySelector('[data-testid=back]').click()`)
-	alice.wait("the room closed", `document.querySelector('#conv').hidden`, 5*time.Second)
+	alice.wait("the room closed", `document.querySelector('#conv').hidden`, 15*time.Second)
 	alice.hide()
 	const h1 = "Dinner at 8? I booked the place on the corner."
 	bob.send(h1)
@@ -206,7 +206,7 @@ func (p *page) offline(on bool) {
 		_, err := cdp.Call(ctx, t, network.OverrideNetworkState, network.OverrideNetworkStateParams{Offline: on, DownloadThroughput: -1, UploadThroughput: -1})
 		return err
 	}))
-	p.wait("navigator.onLine", fmt.Sprintf(`navigator.onLine === %v`, !on), 5*time.Second)
+	p.wait("navigator.onLine", fmt.Sprintf(`navigator.onLine === %v`, !on), 15*time.Second)
 }
 
 // grantNotifications grants the notifications permission to origin in the
@@ -223,7 +223,7 @@ func (p *page) grantNotifications(origin string) {
 	if err != nil {
 		p.t.Fatalf("%s: grant notifications: %v", p.name, err)
 	}
-	p.wait("the permission granted", `Notification.permission === 'granted'`, 5*time.Second)
+	p.wait("the permission granted", `Notification.permission === 'granted'`, 15*time.Second)
 }
 
 // hide minimises the page's window, which hides the page for real in
@@ -235,7 +235,7 @@ func (p *page) hide() {
 	p.t.Helper()
 	p.run(`window.__visibility = []; document.addEventListener('visibilitychange', () => window.__visibility.push(document.visibilityState))`)
 	p.window(cdpbrowser.WindowStateMinimized)
-	p.wait("the tab hidden", `document.visibilityState === 'hidden' && document.hidden && window.__visibility.includes('hidden')`, 5*time.Second)
+	p.wait("the tab hidden", `document.visibilityState === 'hidden' && document.hidden && window.__visibility.includes('hidden')`, 15*time.Second)
 }
 
 // window sets the state of the page's window: minimized, normal, ….
@@ -255,5 +255,5 @@ func (p *page) window(state cdpbrowser.WindowState) {
 func (p *page) show() {
 	p.t.Helper()
 	p.window(cdpbrowser.WindowStateNormal)
-	p.wait("the tab visible", `document.visibilityState === 'visible' && !document.hidden`, 5*time.Second)
+	p.wait("the tab visible", `document.visibilityState === 'visible' && !document.hidden`, 15*time.Second)
 }

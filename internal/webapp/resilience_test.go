@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,14 +99,17 @@ func TestNodeRestart(t *testing.T) {
 			t.Errorf("the outbox in localStorage lacks %s: %v", id, stored)
 		}
 	}
-	alice.wait("the banner", `!document.querySelector('[data-testid=conv-banner]').hidden`, 2*time.Second)
+	alice.wait("the banner", `!document.querySelector('[data-testid=conv-banner]').hidden`, 15*time.Second)
 
 	// The node comes back busy: one send per second per device. The
 	// pages' resends are refused (rate_limited, retry_after_ms) and must
 	// back off, say so, and get through once each.
 	alice.run(`window.__states = []; new MutationObserver(() => {
 		const c = document.querySelector('[data-testid=connection]');
-		window.__states.push(c.dataset.state + ' ' + c.textContent.trim());
+		window.__states.push(c.dataset.state + ' ' + c.querySelector('.conn-text').textContent);
+		window.__said = window.__said || [];
+		const said = c.querySelector('.conn-sr').textContent;
+		if (window.__said[window.__said.length - 1] !== said) window.__said.push(said);
 	}).observe(document.querySelector('[data-testid=connection]'), {attributes: true, childList: true, subtree: true, characterData: true})`)
 	n.Config.SendRate, n.Config.SendBurst = 1, 1
 	n.Restart(t)
@@ -115,6 +119,12 @@ func TestNodeRestart(t *testing.T) {
 	busy := regexp.MustCompile(`^refused Server busy · retrying in [0-9]+ s`)
 	if !slices.ContainsFunc(states, busy.MatchString) {
 		t.Errorf("the indicator never said the server was busy: %q", states)
+	}
+	// Its live region says so without the countdown, which a screen
+	// reader would read out every second.
+	said := eval[[]string](alice, `window.__said`)
+	if !slices.ContainsFunc(said, func(s string) bool { return strings.HasPrefix(s, "Server busy · retrying shortly") }) || slices.ContainsFunc(said, regexp.MustCompile(`[0-9]+ s\b`).MatchString) {
+		t.Errorf("the connection's live region said %q", said)
 	}
 	for _, p := range []*page{alice, bob} {
 		p.wait("connected again", `document.querySelector('[data-testid=connection]').dataset.state === 'connected'`, 10*time.Second)
@@ -165,7 +175,7 @@ func TestDataCentreLoss(t *testing.T) {
 	for _, p := range []*page{alice, bob} {
 		p.wait("the move to another site", `(() => {
 			const c = document.querySelector('[data-testid=connection]');
-			return c.dataset.state === 'moved' && ['dc2', 'dc3'].includes(c.dataset.site) && c.textContent.includes('moved to dc');
+			return c.dataset.state === 'moved' && ['dc2', 'dc3'].includes(c.dataset.site) && c.querySelector('.conn-text').textContent.includes('moved to dc');
 		})()`, 30*time.Second)
 	}
 	ids = append(ids, a1, b1)

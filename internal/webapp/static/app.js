@@ -30,6 +30,9 @@ const S = {
 const sites = new Sites(location.origin, store);
 const api = new Api(sites, () => (S.session ? S.session.token : ''), () => signedOut('Your session ended. Please sign in again.'));
 let live = null;
+// epoch counts sessions in this tab: an answer to a request made for an
+// earlier one (signed out since) is dropped, never shown to who came next.
+let epoch = 0;
 
 const me = () => (S.session ? S.session.user.id : '');
 const enc = encodeURIComponent;
@@ -86,7 +89,9 @@ function userName(id) {
   if (u) return displayName(u);
   if (id && !userFetches.has(id) && S.session) {
     userFetches.add(id);
+    const ep = epoch;
     api.get('/v1/users/' + enc(id)).then((u2) => {
+      if (ep !== epoch) return;
       if (u2) S.users.set(id, u2);
       render();
     }).catch(() => {});
@@ -133,6 +138,12 @@ function advance(r) {
   while (r.events.has(r.cursor + 1)) r.cursor++;
 }
 
+// current reports whether r is still a room of this session (not left,
+// not of a user signed out since the request began).
+function current(r) {
+  return S.rooms.get(r.id) === r;
+}
+
 // loadLatest fetches a room's newest page: its preview and the start of
 // its view. A few rooms are loaded at a time; the open one first.
 const loadQueue = [];
@@ -160,6 +171,7 @@ async function loadLatest(r) {
   r.loading = true;
   try {
     const page = await api.get(`/v1/rooms/${enc(r.id)}/events?before=0&limit=${PAGE}`);
+    if (!current(r)) return;
     const evs = (page && page.events) || [];
     addEvents(r, evs);
     if (evs.length) {
@@ -195,6 +207,7 @@ async function fill(r) {
   try {
     for (let guard = 0; guard < 100 && r.last_seq > r.cursor; guard++) {
       const page = await api.get(`/v1/rooms/${enc(r.id)}/events?after=${r.cursor}&limit=500`);
+      if (!current(r)) return;
       const evs = (page && page.events) || [];
       if (!evs.length) break;
       addEvents(r, evs);
@@ -216,6 +229,7 @@ async function loadOlder(r) {
   render();
   try {
     const page = await api.get(`/v1/rooms/${enc(r.id)}/events?before=${r.low}&limit=${OLDER}`);
+    if (!current(r)) return;
     const evs = (page && page.events) || [];
     addEvents(r, evs);
     r.hasMore = !!page.has_more && evs.length > 0 && evs[0].seq > 1;
@@ -230,6 +244,7 @@ async function loadOlder(r) {
 async function loadMembers(r) {
   try {
     const ms = await api.get(`/v1/rooms/${enc(r.id)}/members`);
+    if (!current(r)) return;
     r.memberList = ms || [];
     for (const m of r.memberList) S.users.set(m.id, { id: m.id, handle: m.handle, display_name: m.display_name });
     r.members = r.memberList.length;
@@ -242,6 +257,7 @@ async function loadMembers(r) {
 async function loadReceipts(r) {
   try {
     const rs = await api.get(`/v1/rooms/${enc(r.id)}/receipts`);
+    if (!current(r)) return;
     for (const x of rs || []) applyReceipt(x);
     render();
   } catch {
@@ -306,7 +322,15 @@ function isDeleted(r, ev) {
 }
 
 function isEdited(r, ev) {
-  return r.edits.has(ev.seq) || !!(live && live.entries.some((e) => e.room === r.id && e.type === 'edit' && e.target === ev.seq));
+  return r.edits.has(ev.seq) || !!(live && live.entries.some((e) => e.room === r.id && e.type === 'edit' && e.target === ev.seq && e.state !== 'failed'));
+}
+
+// failedOp is the newest edit or deletion of the message at seq that the
+// server refused for good: it waits in the outbox for Retry or Discard.
+function failedOp(r, seq) {
+  let op = null;
+  if (live) for (const e of live.entries) if (e.room === r.id && (e.type === 'edit' || e.type === 'delete') && e.target === seq && e.state === 'failed') op = e;
+  return op;
 }
 
 function systemText(r, ev) {
@@ -388,6 +412,7 @@ function onEvent(ev) {
     }
     if (S.synced) {
       notifyMessage(r, ev, 1);
+      if (S.open === r.id && visible()) announce(r, ev);
     } else {
       // Caught up after a reconnect: new to this page too, but one
       // notification per room, once the catch-up is over.
@@ -444,12 +469,21 @@ function onAck(entry, ack) {
   if ((entry.type || 'send') === 'send' && r && !r.events.has(ack.seq)) {
     S.acked.set(entry.id, { room: entry.room, seq: ack.seq, ts: ack.ts, text: entry.text, reply_to: entry.reply_to, created: entry.created });
   }
-  if (r) {
-    r.last_seq = Math.max(r.last_seq, ack.seq);
-    // One's own message is read by oneself.
-    if (S.open === r.id && visible() && (entry.type || 'send') === 'send') r.read = Math.max(r.read, ack.seq);
-  }
+  // r.read is not moved here: it is what was reported read, and moving it
+  // past messages of others not yet shown (the ack may come first) would
+  // keep them from ever being reported read or delivered.
+  if (r) r.last_seq = Math.max(r.last_seq, ack.seq);
   render();
+}
+
+// announce tells screen readers of a new message from someone else in the
+// open room. The conversation itself is not a live region: it is rebuilt
+// as ticks change and older pages come in, which must not be read out.
+function announce(r, ev) {
+  const el = $('#announce');
+  const text = `${userName(ev.sender)}: ${truncate(textOf(r, ev), 200)}`;
+  // The same words twice in a row are announced twice.
+  el.textContent = el.textContent === text ? text + '\u00a0' : text;
 }
 
 function visible() {
@@ -485,9 +519,10 @@ async function notifyMessage(r, ev, n) {
 // notification is not titled "…").
 async function nameOf(id) {
   if (!S.users.has(id) && id && S.session) {
+    const ep = epoch;
     try {
       const u = await api.get('/v1/users/' + enc(id));
-      if (u) S.users.set(id, u);
+      if (u && ep === epoch) S.users.set(id, u);
     } catch {
       // Named "Someone" below.
     }
@@ -569,6 +604,11 @@ function renderConn() {
   el.dataset.site = site;
   const t = el.querySelector('.conn-text');
   if (t.textContent !== text) t.textContent = text;
+  // What screen readers hear (the region is aria-live): the state without
+  // its countdown, which would be read out every second.
+  const sr = el.querySelector('.conn-sr');
+  const said = text.replace(/ in \d+ s/, ' shortly');
+  if (sr.textContent !== said) sr.textContent = said;
   el.title = s.state === 'moved' && s.from ? `${sites.name(s.from)} is unreachable; using ${site}` : '';
   const banner = $('#conv-banner');
   const bad = state !== 'connected' && state !== 'moved';
@@ -774,6 +814,8 @@ function buildItems(r) {
       text: textOf(r, ev), deleted: isDeleted(r, ev), edited: isEdited(r, ev), replyTo: ev.reply_to || 0,
     };
     if (own) Object.assign(m, receiptStatus(r, ev.seq));
+    const op = failedOp(r, ev.seq);
+    if (op) m.op = { id: op.id, type: op.type, error: op.error || '' };
     m.grouped = !!(prev && prev.sender === ev.sender && ev.ts - prev.ts < GROUP_GAP);
     m.showStatus = own && 's' + ev.seq === lastOwn;
     items.push(messageItem(r, m));
@@ -805,7 +847,7 @@ function messageItem(r, m) {
   }
   const senderName = r.kind === 'group' && !m.own && !m.grouped ? userName(m.sender) : '';
   const confirming = S.confirmDelete === m.key;
-  const sig = JSON.stringify([m.text, m.deleted, m.edited, m.status, m.label, m.showStatus, m.grouped, senderName, quote, confirming, m.seq, m.error, fmtTime(m.ts || 0)]);
+  const sig = JSON.stringify([m.text, m.deleted, m.edited, m.status, m.label, m.showStatus, m.grouped, senderName, quote, confirming, m.seq, m.error, m.op || null, fmtTime(m.ts || 0)]);
   return { key: m.key, sig, build: () => buildMessage(r, m, quote, senderName, confirming) };
 }
 
@@ -864,7 +906,11 @@ function buildMessage(r, m, quote, senderName, confirming) {
       h('span', null, 'Not sent' + (m.error ? ': ' + m.error : '')),
       h('button', { type: 'button', class: 'link-btn', 'data-testid': 'retry', onclick: () => live.retry(m.clientId) }, 'Retry'),
       h('button', { type: 'button', class: 'link-btn', 'data-testid': 'discard', onclick: () => live.discard(m.clientId) }, 'Discard'),
-    ] : m.label) : null);
+    ] : m.label) : null,
+  m.op ? h('div', { class: 'msg-status status-failed', 'data-testid': 'op-failed', 'data-op': m.op.type, 'data-op-id': m.op.id },
+    h('span', null, (m.op.type === 'edit' ? 'Edit not saved' : 'Not deleted') + (m.op.error ? ': ' + m.op.error : '')),
+    h('button', { type: 'button', class: 'link-btn', 'data-testid': 'retry', onclick: () => live.retry(m.op.id) }, 'Retry'),
+    h('button', { type: 'button', class: 'link-btn', 'data-testid': 'discard', onclick: () => live.discard(m.op.id) }, 'Discard')) : null);
   return el;
 }
 
@@ -983,13 +1029,27 @@ function openRoom(id) {
   if (!r.memberList) loadMembers(r);
   stickToBottom = true;
   render();
-  if (matchMedia('(min-width: 700px)').matches) requestAnimationFrame(() => $('#composer-input').focus());
+  // Focus follows the view: the composer on a desktop; on a phone, where
+  // the list (and the button just pressed) is hidden, the room's title.
+  const wide = matchMedia('(min-width: 700px)').matches;
+  requestAnimationFrame(() => (wide ? $('#composer-input') : $('#conv-title')).focus());
 }
 
 function closeRoom() {
+  const id = S.open;
+  // Focus in the closing conversation would be lost with it: it goes to
+  // the room in the list (or, if it is gone, the new conversation button).
+  const a = document.activeElement;
+  const refocus = !a || a === document.body || $('#conv').contains(a);
   S.open = null;
   history.replaceState(null, '', location.pathname);
   render();
+  if (refocus) {
+    requestAnimationFrame(() => {
+      const b = id && document.querySelector(`[data-testid=room-item][data-room-id="${CSS.escape(id)}"]`);
+      (b || $('#new-chat-btn')).focus();
+    });
+  }
 }
 
 function normHandle(s) {
@@ -1224,13 +1284,15 @@ function startChat() {
     },
   });
   live.start();
+  const ep = epoch;
   api.get('/v1/rooms').then((rooms) => {
+    if (ep !== epoch) return;
     for (const x of rooms || []) onRoom(x);
     const m = /^#\/r\/([a-z0-9]+)$/.exec(location.hash);
     if (m && S.rooms.has(m[1]) && !S.open) openRoom(m[1]);
   }).catch(() => {});
   api.get('/v1/me').then((u) => {
-    if (u && u.id) {
+    if (ep === epoch && u && u.id === me()) {
       S.session.user = u;
       S.users.set(u.id, u);
       store.setItem('dandan.session', JSON.stringify(S.session));
@@ -1240,9 +1302,12 @@ function startChat() {
 }
 
 function resetState() {
+  epoch++;
   if (live) live.stop();
   live = null;
   S.rooms.clear();
+  userFetches.clear();
+  loadQueue.length = 0;
   S.users.clear();
   S.acked.clear();
   S.missed.clear();
@@ -1261,6 +1326,10 @@ function resetState() {
 function signedOut(message) {
   if (S.session) store.removeItem(outboxKey());
   store.removeItem('dandan.session');
+  // Notifications were turned on by this user: whoever signs in next on
+  // this browser turns them on for themselves.
+  store.removeItem('dandan.notify');
+  S.notify = false;
   S.session = null;
   resetState();
   for (const d of document.querySelectorAll('dialog[open]')) d.close();

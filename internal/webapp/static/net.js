@@ -194,7 +194,9 @@ export class Api {
         await sleep(jitter(e.retryAfterMs || 500));
         continue;
       }
-      if (e.code === 'unauthorized' && !opts.noAuth && this.onUnauthorized) this.onUnauthorized();
+      // Only the token this call used is known to be refused: an answer
+      // to a call made before a sign-out must not sign out who came next.
+      if (e.code === 'unauthorized' && !opts.noAuth && this.onUnauthorized && tok && tok === this.getToken()) this.onUnauthorized();
       throw e;
     }
   }
@@ -233,7 +235,22 @@ const PING_EVERY = 15000;
 const READ_TIMEOUT = 40000;
 const HANDSHAKE_TIMEOUT = 10000;
 const MAX_WINDOW = 256;
+// A WebSocket message from the client is at most 64 KiB of UTF-8, or the
+// server closes the connection: batches stay well under that, and a frame
+// that alone is over it can never be sent (it fails, instead of breaking
+// every connection it is written on).
 const BATCH_BYTES = 32 * 1024;
+const MAX_FRAME_BYTES = 64 * 1024;
+const utf8 = new TextEncoder();
+
+// utf8Len is the length of s in bytes of UTF-8, as the server counts it
+// (String.length counts UTF-16 units: a Korean syllable is 1, but 3 bytes).
+export function utf8Len(s) {
+  return utf8.encode(s).length;
+}
+
+// validID is a client message id the server accepts.
+const validID = (id) => typeof id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(id);
 
 // Live keeps a WebSocket to the cluster. It reports what happens to the
 // handlers given: status, room, event, left, receipt, typing, synced, ack,
@@ -275,7 +292,7 @@ export class Live {
   loadOutbox() {
     try {
       const a = JSON.parse(this.storage.getItem(this.key) || '[]');
-      if (Array.isArray(a)) this.entries = a.filter((e) => e && e.id && e.room).map((e) => ({ ...e, wire: 0, retryAt: 0 }));
+      if (Array.isArray(a)) this.entries = a.filter((e) => e && validID(e.id) && e.room).map((e) => ({ ...e, wire: 0, retryAt: 0 }));
     } catch {
       this.entries = [];
     }
@@ -302,10 +319,17 @@ export class Live {
 
   stop() {
     this.stopped = true;
+    this.gen++; // nothing more of the current socket is handled
     removeEventListener('online', this.onOnline);
     removeEventListener('offline', this.onOffline);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.timer);
+    this.drop();
+    this.ready = false;
+  }
+
+  // drop closes the current socket, if any, without waiting for it.
+  drop() {
     if (this.ws) {
       const ws = this.ws;
       this.ws = null;
@@ -315,7 +339,6 @@ export class Live {
         // already closed
       }
     }
-    this.ready = false;
   }
 
   setStatus(s) {
@@ -326,6 +349,9 @@ export class Live {
   connect() {
     if (this.stopped) return;
     clearTimeout(this.reconnectTimer);
+    // A socket still in its handshake (the network came back meanwhile) is
+    // dropped, not left open on the server, unused, for as long as it lives.
+    this.drop();
     const base = this.sites.current();
     const gen = ++this.gen;
     this.ready = false;
@@ -578,7 +604,7 @@ export class Live {
         this.setStatus({ ...this.status, busyUntil: this.resyncAt });
         this.schedule(d);
       } else {
-        this.reconnect('sync failed');
+        this.reconnect(err.code === 'cut_off' ? 'cut_off' : 'sync failed');
       }
       return;
     }
@@ -655,11 +681,12 @@ export class Live {
     if (!this.ready || !this.ws) return;
     const now = Date.now();
     let next = now + 1000;
-    const frames = [];
+    const frames = []; // JSON strings
+    let failed = false;
     if (this.resyncAt) {
       if (this.resyncAt <= now) {
         this.resyncAt = 0;
-        frames.push({ type: 'sync', cursors: this.getCursors() });
+        frames.push(JSON.stringify({ type: 'sync', cursors: this.getCursors() }));
       } else next = Math.min(next, this.resyncAt);
     }
     if (this.holdUntil > now) {
@@ -677,15 +704,23 @@ export class Live {
           continue;
         }
         if (this.window > 0 && onWire >= this.window) break;
-        e.retryAt = 0;
-        e.wire = this.gen;
-        e.sentAt = now;
-        onWire++;
         const f = { type: e.type || 'send', id: e.id, room: e.room };
         if (e.text !== undefined && e.type !== 'delete') f.text = e.text;
         if (e.reply_to) f.reply_to = e.reply_to;
         if (e.target) f.target = e.target;
-        frames.push(f);
+        const s = JSON.stringify(f);
+        if (utf8Len(s) > MAX_FRAME_BYTES) {
+          // E.g. 16 KiB of control characters, each escaped in six bytes.
+          e.state = 'failed';
+          e.error = 'This message is too long to send.';
+          failed = true;
+          continue;
+        }
+        e.retryAt = 0;
+        e.wire = this.gen;
+        e.sentAt = now;
+        onWire++;
+        frames.push(s);
       }
     }
     for (const [room, m] of this.receipts) {
@@ -698,16 +733,17 @@ export class Live {
       const f = { type: 'receipt', room };
       if (m.d) f.delivered = m.d;
       if (m.r) f.read = m.r;
-      frames.push(f);
+      frames.push(JSON.stringify(f));
       const s = this.receiptsSent.get(room) || { d: 0, r: 0 };
       this.receiptsSent.set(room, { d: Math.max(s.d, m.d), r: Math.max(s.r, m.r) });
       this.receipts.delete(room);
     }
     if (frames.length === 0 && now - (this.lastPing || 0) > PING_EVERY) {
-      frames.push({ type: 'ping' });
+      frames.push(JSON.stringify({ type: 'ping' }));
     }
     if (frames.length) this.lastPing = now;
     this.writeBatch(frames);
+    if (failed) this.saveOutbox();
     // Broken connections show as silence: no answer to a send, nothing
     // read for a while (pings are answered).
     const overdue = this.entries.some((e) => e.wire === this.gen && now - e.sentAt > ACK_TIMEOUT);
@@ -718,15 +754,20 @@ export class Live {
     this.schedule(next - now);
   }
 
+  // writeBatch writes frames (JSON strings), several to a message, each
+  // message at most BATCH_BYTES of UTF-8 unless one frame alone is larger.
   writeBatch(frames) {
     let buf = '';
-    for (const f of frames) {
-      const s = JSON.stringify(f);
-      if (buf && buf.length + 1 + s.length > BATCH_BYTES) {
+    let size = 0;
+    for (const s of frames) {
+      const n = utf8Len(s);
+      if (buf && size + 1 + n > BATCH_BYTES) {
         this.ws.send(buf);
         buf = '';
+        size = 0;
       }
       buf = buf ? buf + '\n' + s : s;
+      size += (size ? 1 : 0) + n;
     }
     if (buf) this.ws.send(buf);
   }
