@@ -2,7 +2,10 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,4 +154,23 @@ func drain(l *client.Live) {
 		for range l.Updates() {
 		}
 	}()
+}
+
+// adminCaller calls a node's operators' API with token; it decodes the
+// answer into out (if not nil) and returns the status code.
+func adminCaller(t *testing.T, base, token string) func(method, path, body string, out any) int {
+	return func(method, path, body string, out any) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if out != nil {
+			_ = json.NewDecoder(resp.Body).Decode(out)
+		}
+		return resp.StatusCode
+	}
 }

@@ -254,25 +254,6 @@ func TestSubscribersAreNotified(t *testing.T) {
 	}
 }
 
-// adminCaller calls a node's operators' API with token; it decodes the
-// answer into out (if not nil) and returns the status code.
-func adminCaller(t *testing.T, base, token string) func(method, path, body string, out any) int {
-	return func(method, path, body string, out any) int {
-		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if out != nil {
-			_ = json.NewDecoder(resp.Body).Decode(out)
-		}
-		return resp.StatusCode
-	}
-}
-
 // TestCanary: a node's canary message goes through the send and delivery
 // path every period and is reported in /metrics; after a restart the node
 // reuses its canary account and room rather than making new ones.

@@ -275,20 +275,7 @@ func TestMaintenanceWindow(t *testing.T) {
 	const token = "operator-token-0123456789abcdef"
 	n := testnode.Start(t, func(c *config.Config) { c.AdminToken = token })
 	base := "http://" + n.Config.HTTP
-	call := func(method, path, body string, out any) int {
-		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if out != nil {
-			_ = json.NewDecoder(resp.Body).Decode(out)
-		}
-		return resp.StatusCode
-	}
+	call := adminCaller(t, base, token)
 	now := time.Now().UTC()
 	var w api.Maintenance
 	body := fmt.Sprintf(`{"name":"Storage upgrade","scheduled_for":%q,"scheduled_until":%q,"components":["signin"],"body":"One node at a time."}`,
