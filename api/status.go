@@ -196,8 +196,16 @@ type Subscriber struct {
 	CreatedAt  string   `json:"created_at"`
 }
 
-// Notification is the body of a webhook delivery (event incident.opened,
-// incident.updated or incident.resolved, or test).
+// Events of a Notification.
+const (
+	NotifyOpened   = "incident.opened"
+	NotifyUpdated  = "incident.updated"
+	NotifyResolved = "incident.resolved"
+	NotifyTest     = "test" // sent on an operator's request, about nothing
+)
+
+// Notification is the body of a webhook delivery (event NotifyOpened,
+// NotifyUpdated, NotifyResolved or NotifyTest).
 type Notification struct {
 	ID       string   `json:"id"` // the same on every retry of one delivery
 	Event    string   `json:"event"`

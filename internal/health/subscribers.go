@@ -24,14 +24,6 @@ type Announcer interface {
 	EmailEnabled() bool
 }
 
-// Events announced to subscribers (the same names as package notify's).
-const (
-	eventOpened   = "incident.opened"
-	eventUpdated  = "incident.updated"
-	eventResolved = "incident.resolved"
-	eventTest     = "test"
-)
-
 // SubscriberRequest adds a subscriber (POST /v1/admin/subscribers): a
 // webhook URL or an email address, optionally only for some components.
 type SubscriberRequest struct {
@@ -62,9 +54,9 @@ func (m *Monitor) announce(ctx context.Context, incs []api.Incident, subs []api.
 		switch {
 		case !primed || m.announced[inc.ID] == key:
 		case inc.Status == api.IncidentResolved:
-			changes = append(changes, change{eventResolved, inc})
+			changes = append(changes, change{api.NotifyResolved, inc})
 		case m.observed[inc.ID]:
-			changes = append(changes, change{eventUpdated, inc})
+			changes = append(changes, change{api.NotifyUpdated, inc})
 		default:
 			changes = append(changes, change{eventOf(inc), inc})
 		}
@@ -94,18 +86,18 @@ func (m *Monitor) announce(ctx context.Context, incs []api.Incident, subs []api.
 // busy when it opened may find it.
 func eventOf(inc api.Incident) string {
 	if inc.Status == api.IncidentResolved {
-		return eventResolved
+		return api.NotifyResolved
 	}
 	for _, e := range inc.Timeline {
 		switch e.Kind {
 		case "failover", string(api.IncidentIdentified), string(api.IncidentMonitoring), string(api.IncidentInvestigating):
-			return eventUpdated
+			return api.NotifyUpdated
 		}
 	}
 	if len(inc.Updates) > 1 {
-		return eventUpdated
+		return api.NotifyUpdated
 	}
-	return eventOpened
+	return api.NotifyOpened
 }
 
 // subscriberRoutes adds the subscriber routes of the operators' API.
@@ -141,7 +133,7 @@ func (m *Monitor) subscriberRoutes(mux *http.ServeMux) {
 		now := stamp(m.cfg.Now())
 		test := api.Incident{ID: "test", Name: "Test notification", Status: api.IncidentResolved, Severity: api.SEV4,
 			Impact: "none", Components: []string{}, CreatedAt: now, UpdatedAt: now, ResolvedAt: now}
-		if err := m.cfg.Announce.Enqueue(r.Context(), []api.Subscriber{s}, eventTest, test); err != nil {
+		if err := m.cfg.Announce.Enqueue(r.Context(), []api.Subscriber{s}, api.NotifyTest, test); err != nil {
 			return nil, api.Errorf(api.CodeUnavailable, "the test could not be queued; retry")
 		}
 		return map[string]string{"queued": s.ID}, nil

@@ -11,7 +11,7 @@
 //
 //	n := notify.New(notify.Config{Store: st, SMTP: notify.SMTP{Addr: "mail.example:587", From: "status@chat.example"}})
 //	go n.Run(ctx)
-//	n.Enqueue(ctx, subscribers, "incident.opened", inc)
+//	n.Enqueue(ctx, subscribers, api.NotifyOpened, inc)
 package notify
 
 import (
@@ -34,14 +34,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-)
-
-// Events of a notification.
-const (
-	Opened   = "incident.opened"
-	Updated  = "incident.updated"
-	Resolved = "incident.resolved"
-	Test     = "test"
 )
 
 // SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of a webhook's
@@ -152,7 +144,7 @@ func Interested(s api.Subscriber, inc api.Incident) bool {
 // changeOf names one change of an incident, the same on every node that
 // sees it: its status and how many public updates it has.
 func changeOf(event string, inc api.Incident) string {
-	if event == Test {
+	if event == api.NotifyTest {
 		return fmt.Sprintf("test%d", time.Now().UnixNano())
 	}
 	return fmt.Sprintf("%s.%d", inc.Status, len(inc.Updates))
@@ -292,7 +284,7 @@ func Sign(secret string, body []byte) string {
 // subject is an email's subject: "[SEV1] dc2 unreachable — Investigating".
 func subject(note api.Notification) string {
 	inc := note.Incident
-	if note.Event == Test {
+	if note.Event == api.NotifyTest {
 		return "dandan status: test notification"
 	}
 	return fmt.Sprintf("[%s] %s — %s", inc.Severity, inc.Name, human(string(inc.Status)))
@@ -302,7 +294,7 @@ func subject(note api.Notification) string {
 func text(note api.Notification) string {
 	inc := note.Incident
 	var b strings.Builder
-	if note.Event == Test {
+	if note.Event == api.NotifyTest {
 		b.WriteString("This is a test of the status notifications. Nothing is wrong.\n")
 	} else {
 		fmt.Fprintf(&b, "%s\nStatus: %s · Severity: %s · Impact: %s\n", inc.Name, human(string(inc.Status)), inc.Severity, inc.Impact)

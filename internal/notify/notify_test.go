@@ -42,7 +42,7 @@ func TestInterested(t *testing.T) {
 // An email is a well-formed message: CRLF line ends, a UTF-8 subject that
 // decodes to the incident's, the updates in the body.
 func TestEmail(t *testing.T) {
-	note := api.Notification{Event: Updated, PageURL: "https://chat.example/status", Incident: api.Incident{
+	note := api.Notification{Event: api.NotifyUpdated, PageURL: "https://chat.example/status", Incident: api.Incident{
 		Name: "Data centre dc2 unreachable", Status: api.IncidentIdentified, Severity: api.SEV1, Impact: "critical",
 		Components: []string{"dc:dc2"},
 		Updates: []api.IncidentUpdate{{Status: api.IncidentIdentified, Body: "Failed over.\n.\nStill fine."},
