@@ -518,27 +518,26 @@ func (m *Monitor) update(ctx context.Context, id string, f func(*api.Incident) b
 
 // Incidents returns every incident, newest first.
 func (m *Monitor) Incidents(ctx context.Context) ([]api.Incident, error) {
-	incs, _, _, err := m.read(ctx)
-	return incs, err
+	b, err := m.read(ctx)
+	return b.incidents, err
 }
 
-// read reads the status bucket in one listing: every incident, newest
-// first, every maintenance window, soonest first, and every subscriber,
-// oldest first.
-func (m *Monitor) read(ctx context.Context) (incs []api.Incident, windows []api.Maintenance, subs []api.Subscriber, err error) {
+// statusBucket is what the status bucket holds, as read in one listing.
+type statusBucket struct {
+	incidents   []api.Incident    // newest first
+	windows     []api.Maintenance // soonest first
+	subscribers []api.Subscriber  // oldest first
+	probes      []api.Probe       // every node's latest canary
+}
+
+// read reads the status bucket in one listing.
+func (m *Monitor) read(ctx context.Context) (statusBucket, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	var probes []api.Probe
-	defer func() {
-		if err == nil {
-			m.mu.Lock()
-			m.probes = probes
-			m.mu.Unlock()
-		}
-	}()
+	var b statusBucket
 	keys, err := listKeys(ctx, m.cfg.Store.Status)
 	if err != nil {
-		return nil, nil, nil, err
+		return b, err
 	}
 	for _, k := range keys {
 		kind, _, _ := strings.Cut(k, ".")
@@ -553,29 +552,29 @@ func (m *Monitor) read(ctx context.Context) (incs []api.Incident, windows []api.
 		case "incident":
 			var inc api.Incident
 			if json.Unmarshal(e.Value(), &inc) == nil {
-				incs = append(incs, inc)
+				b.incidents = append(b.incidents, inc)
 			}
 		case "maintenance":
 			var w api.Maintenance
 			if json.Unmarshal(e.Value(), &w) == nil {
-				windows = append(windows, w)
+				b.windows = append(b.windows, w)
 			}
 		case "subscriber":
 			var s api.Subscriber
 			if json.Unmarshal(e.Value(), &s) == nil {
-				subs = append(subs, s)
+				b.subscribers = append(b.subscribers, s)
 			}
 		case "probe":
 			var p api.Probe
 			if json.Unmarshal(e.Value(), &p) == nil {
-				probes = append(probes, p)
+				b.probes = append(b.probes, p)
 			}
 		}
 	}
-	slices.SortFunc(incs, func(a, b api.Incident) int { return parse(b.CreatedAt).Compare(parse(a.CreatedAt)) })
-	slices.SortFunc(windows, func(a, b api.Maintenance) int { return parse(a.ScheduledFor).Compare(parse(b.ScheduledFor)) })
-	sortSubscribers(subs)
-	return incs, windows, subs, nil
+	slices.SortFunc(b.incidents, func(x, y api.Incident) int { return parse(y.CreatedAt).Compare(parse(x.CreatedAt)) })
+	slices.SortFunc(b.windows, func(x, y api.Maintenance) int { return parse(x.ScheduledFor).Compare(parse(y.ScheduledFor)) })
+	slices.SortFunc(b.subscribers, func(x, y api.Subscriber) int { return parse(x.CreatedAt).Compare(parse(y.CreatedAt)) })
+	return b, nil
 }
 
 // refresh reads the incidents for the page in the background: the page
@@ -585,19 +584,27 @@ func (m *Monitor) refresh(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		if incs, ws, subs, err := m.read(ctx); err == nil {
-			m.mu.Lock()
-			m.cache, m.windows = incs, ws
-			m.mu.Unlock()
-			if m.cfg.Announce != nil {
-				m.announce(ctx, incs, subs)
-			}
-		}
+		m.refreshOnce(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// refreshOnce reads the status bucket for the page, the canaries and the
+// subscribers' notifications.
+func (m *Monitor) refreshOnce(ctx context.Context) {
+	b, err := m.read(ctx)
+	if err != nil {
+		return // the page keeps what it had
+	}
+	m.mu.Lock()
+	m.cache, m.windows, m.probes = b.incidents, b.windows, b.probes
+	m.mu.Unlock()
+	if m.cfg.Announce != nil {
+		m.announce(ctx, b.incidents, b.subscribers)
 	}
 }
 

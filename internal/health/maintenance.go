@@ -34,8 +34,8 @@ type MaintenanceRequest struct {
 
 // Maintenances returns every maintenance window, soonest first.
 func (m *Monitor) Maintenances(ctx context.Context) ([]api.Maintenance, error) {
-	_, windows, _, err := m.read(ctx)
-	return windows, err
+	b, err := m.read(ctx)
+	return b.windows, err
 }
 
 // windowState is where a window stands at now.

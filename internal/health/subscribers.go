@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
-	"slices"
 
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/auth"
@@ -103,7 +102,8 @@ func eventOf(inc api.Incident) string {
 // subscriberRoutes adds the subscriber routes of the operators' API.
 func (m *Monitor) subscriberRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/admin/subscribers", answer(http.StatusOK, func(r *http.Request) (any, error) {
-		_, _, subs, err := m.read(r.Context())
+		b, err := m.read(r.Context())
+		subs := b.subscribers
 		if err != nil {
 			return nil, api.Errorf(api.CodeUnavailable, "subscribers cannot be read now; retry")
 		}
@@ -205,11 +205,6 @@ func (m *Monitor) Subscribe(ctx context.Context, req SubscriberRequest) (*api.Su
 		return nil, api.Errorf(api.CodeUnavailable, "the subscriber could not be stored; retry")
 	}
 	return s, nil
-}
-
-// sortSubscribers orders subscribers oldest first.
-func sortSubscribers(subs []api.Subscriber) {
-	slices.SortFunc(subs, func(a, b api.Subscriber) int { return parse(a.CreatedAt).Compare(parse(b.CreatedAt)) })
 }
 
 // changeKey names the state of an incident that subscribers hear about.
