@@ -3,7 +3,7 @@
 
 import { h, reconcile, linkify, fmtTime, fmtDay, dayKey, fmtListTime, avatar, truncate, hue, $ } from './dom.js';
 import { icon } from './icons.js';
-import { Api, ApiError, Live, Sites, newClientID } from './net.js';
+import { Api, ApiError, Live, Sites, clearOutboxes, newClientID } from './net.js';
 
 const store = window.localStorage;
 const PAGE = 30; // the newest events fetched per room, for its preview and view
@@ -1264,8 +1264,14 @@ function loadSession() {
   return null;
 }
 
-function outboxKey() {
-  return 'dandan.outbox.' + me();
+// tabStorage is sessionStorage (where this tab keeps its id), if the
+// browser lets the page use it.
+function tabStorage() {
+  try {
+    return window.sessionStorage;
+  } catch {
+    return null;
+  }
 }
 
 function startChat() {
@@ -1274,7 +1280,7 @@ function startChat() {
   $('#chat').hidden = false;
   S.users.set(me(), S.session.user);
   live = new Live({
-    sites, getToken: () => S.session.token, getCursors: cursors, storage: store, storageKey: outboxKey(),
+    sites, getToken: () => S.session.token, getCursors: cursors, storage: store, tabStorage: tabStorage(), user: me(),
     on: {
       status: () => renderConn(),
       event: onEvent, room: onRoom, left: onLeft, receipt: (x) => { applyReceipt(x); render(); },
@@ -1322,10 +1328,15 @@ function resetState() {
   $('#messages').replaceChildren();
 }
 
-// signedOut forgets the session (and the unsent messages of this device).
+// signedOut forgets the session (and the unsent messages of this device:
+// the outbox of every tab of the user).
 function signedOut(message) {
-  if (S.session) store.removeItem(outboxKey());
+  const user = me();
+  // This tab writes its outbox no more; the session goes first, so that
+  // the user's other tabs sign out before they see their outboxes go.
+  if (live) live.stop();
   store.removeItem('dandan.session');
+  if (user) clearOutboxes(store, user);
   // Notifications were turned on by this user: whoever signs in next on
   // this browser turns them on for themselves.
   store.removeItem('dandan.notify');

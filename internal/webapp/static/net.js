@@ -252,16 +252,101 @@ export function utf8Len(s) {
 // validID is a client message id the server accepts.
 const validID = (id) => typeof id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(id);
 
+// The outboxes in localStorage (see Live.loadOutbox).
+const OUTBOX = 'dandan.outbox.';
+const BEAT_EVERY = 5000; // a live tab's heartbeat
+const STALE_AFTER = 30000; // a heartbeat older than this: the tab is gone
+const CLOSED_AFTER = 4000; // a tab marked closed that a reload has not taken back
+const ADOPT_EVERY = 12000; // look for orphans (plus up to a quarter)
+
+function randomID() {
+  const b = new Uint8Array(9);
+  crypto.getRandomValues(b);
+  let s = '';
+  for (const x of b) s += x.toString(36).padStart(2, '0').slice(-2);
+  return s;
+}
+
+// tabID is this tab's id, kept in sessionStorage (a reload keeps it, a new
+// tab has its own); renew replaces it.
+function tabID(session, renew) {
+  let id = '';
+  try {
+    id = (!renew && session && session.getItem('dandan.tab')) || '';
+  } catch {
+    id = '';
+  }
+  if (!/^[a-z0-9]{8,32}$/.test(id)) {
+    id = randomID();
+    try {
+      session && session.setItem('dandan.tab', id);
+    } catch {
+      // No sessionStorage: a reload starts a new outbox, and adopts the
+      // old one once it is stale.
+    }
+  }
+  return id;
+}
+
+// parseOutbox reads a saved outbox: {inst, beat, closed?, entries}, or a
+// bare list of entries as versions before per-tab outboxes saved it; null
+// if there is none.
+function parseOutbox(v) {
+  if (!v) return null;
+  try {
+    const x = JSON.parse(v);
+    if (Array.isArray(x)) return { inst: '', beat: 0, entries: x };
+    if (x && typeof x === 'object') return x;
+  } catch {
+    // Damaged: nothing to keep.
+  }
+  return { inst: '', beat: 0, entries: [] };
+}
+
+function readOutbox(storage, key) {
+  try {
+    return parseOutbox(storage.getItem(key));
+  } catch {
+    return null;
+  }
+}
+
+function entriesOf(rec) {
+  const a = rec && rec.entries;
+  if (!Array.isArray(a)) return [];
+  return a.filter((e) => e && validID(e.id) && e.room).map((e) => ({ ...e, wire: 0, retryAt: 0 }));
+}
+
+// stale: the outbox's tab is gone (closed, crashed, or its browser quit).
+function stale(rec, now) {
+  const age = Math.abs(now - ((rec && rec.beat) || 0));
+  return age > STALE_AFTER || (!!(rec && rec.closed) && age > CLOSED_AFTER);
+}
+
+// clearOutboxes removes every outbox of user in storage: every tab's, and
+// the one of versions before per-tab outboxes.
+export function clearOutboxes(storage, user) {
+  const keys = [];
+  for (let i = 0; i < storage.length; i++) {
+    const k = storage.key(i);
+    if (k === OUTBOX + user || (k && k.startsWith(OUTBOX + user + '.'))) keys.push(k);
+  }
+  for (const k of keys) storage.removeItem(k);
+}
+
 // Live keeps a WebSocket to the cluster. It reports what happens to the
 // handlers given: status, room, event, left, receipt, typing, synced, ack,
 // outbox (the outbox changed), unauthorized.
 export class Live {
-  constructor({ sites, getToken, getCursors, storage, storageKey, on }) {
+  constructor({ sites, getToken, getCursors, storage, tabStorage, user, on }) {
     this.sites = sites;
     this.getToken = getToken;
     this.getCursors = getCursors;
     this.storage = storage;
-    this.key = storageKey;
+    this.tabStorage = tabStorage;
+    this.legacyKey = OUTBOX + user;
+    this.prefix = OUTBOX + user + '.';
+    this.inst = randomID(); // this page load: whose writes a tab's key holds
     this.on = on;
     this.ws = null;
     this.gen = 0;
@@ -271,6 +356,10 @@ export class Live {
     this.lastSite = '';
     this.status = { state: 'connecting' };
     this.entries = []; // the outbox, in order
+    this.gone = false; // the page is being unloaded
+    this.beatTimer = null;
+    this.adoptTimer = null;
+    this.adoptSoon = null;
     this.loadOutbox();
     this.holdUntil = 0;
     this.window = 0;
@@ -285,28 +374,152 @@ export class Live {
     this.onOffline = () => {
       if (!this.ready) this.setStatus({ state: 'offline' });
     };
+    // Closing (or reloading) the tab marks its outbox closed, for another
+    // tab to adopt it soon (a reload takes it back first); an empty one
+    // is simply removed.
+    this.onPageHide = () => {
+      if (this.stopped) return;
+      this.gone = true;
+      if (this.entries.length) this.writeOutbox(true);
+      else this.storage.removeItem(this.key);
+    };
+    this.onPageShow = (ev) => {
+      if (!ev.persisted) return;
+      this.gone = false; // back from the back-forward cache
+      this.beat();
+    };
+    this.onStorage = (ev) => this.storageChanged(ev);
   }
 
   // The outbox is kept in localStorage so that messages typed offline, or
   // not yet acknowledged when the page closed, are sent later, once.
+  //
+  // Each tab has an outbox of its own, under dandan.outbox.<user>.<tab>:
+  // tabs of one user in one browser never write over each other's. The
+  // tab's id is random, kept in sessionStorage, so a reload of the tab
+  // takes its outbox back. The key holds {inst, beat, closed?, entries}:
+  // the page load that writes it, and a heartbeat refreshed every few
+  // seconds while the tab lives (the entries are written on every change,
+  // and with every heartbeat). The outboxes of closed tabs (a stale
+  // heartbeat, or marked closed on the way out) are adopted by a tab of
+  // the same user, which sends them (see adopt). The keys carry the user's
+  // id: nothing of another user is ever adopted, and signing out removes
+  // them all (clearOutboxes).
   loadOutbox() {
+    this.tab = tabID(this.tabStorage);
+    this.key = this.prefix + this.tab;
+    let rec = readOutbox(this.storage, this.key);
+    if (rec && rec.inst && !rec.closed && !stale(rec, Date.now())) {
+      // Another page lives with this tab's id: a duplicated tab, whose
+      // sessionStorage was copied. It keeps that key; this tab takes a
+      // new one.
+      this.newTab();
+      rec = readOutbox(this.storage, this.key);
+    }
+    this.entries = entriesOf(rec);
+    this.writeOutbox(false);
+  }
+
+  // newTab gives this tab a new id, and so a new key.
+  newTab() {
+    this.tab = tabID(this.tabStorage, true);
+    this.key = this.prefix + this.tab;
+  }
+
+  // writeOutbox writes this tab's outbox with a fresh heartbeat; false if
+  // it could not (storage full: the outbox still lives in memory).
+  writeOutbox(closed) {
+    const entries = this.entries.map(({ id, type, room, text, reply_to, target, created, state, error }) =>
+      ({ id, type, room, text, reply_to, target, created, state, error }));
+    const rec = { inst: this.inst, beat: Date.now(), entries };
+    if (closed) rec.closed = true;
     try {
-      const a = JSON.parse(this.storage.getItem(this.key) || '[]');
-      if (Array.isArray(a)) this.entries = a.filter((e) => e && validID(e.id) && e.room).map((e) => ({ ...e, wire: 0, retryAt: 0 }));
+      this.storage.setItem(this.key, JSON.stringify(rec));
+      return true;
     } catch {
-      this.entries = [];
+      return false;
     }
   }
 
   saveOutbox() {
-    const out = this.entries.map(({ id, type, room, text, reply_to, target, created, state, error }) =>
-      ({ id, type, room, text, reply_to, target, created, state, error }));
-    try {
-      this.storage.setItem(this.key, JSON.stringify(out));
-    } catch {
-      // Storage full: the outbox still lives in memory.
-    }
+    this.writeOutbox(false);
     this.on.outbox && this.on.outbox();
+  }
+
+  // beat refreshes the heartbeat. If another page wrote this tab's key
+  // (a duplicated tab, or one that closed over it), what it holds is kept,
+  // and this tab moves to a key of its own if that page lives. A key
+  // removed by a tab that took this one for closed (a background tab's
+  // timers can be late) is written again: the entries live in memory.
+  beat() {
+    if (this.stopped || this.gone) return;
+    const rec = readOutbox(this.storage, this.key);
+    if (rec && rec.inst !== this.inst) {
+      if (this.merge(entriesOf(rec))) {
+        this.on.outbox && this.on.outbox();
+        this.schedule(0);
+      }
+      if (!rec.closed && !stale(rec, Date.now())) this.newTab();
+    }
+    this.writeOutbox(false);
+  }
+
+  // merge adds entries not yet in the outbox (by client id), in the order
+  // they were typed; it returns how many it added.
+  merge(list) {
+    let n = 0;
+    for (const e of list) {
+      if (this.entries.some((x) => x.id === e.id)) continue;
+      this.entries.push(e);
+      n++;
+    }
+    // Stable: each tab's entries keep their order.
+    if (n) this.entries.sort((a, b) => (a.created || 0) - (b.created || 0));
+    return n;
+  }
+
+  // adopt takes over the outboxes of this user's closed tabs, and the one
+  // outbox of the user that versions before per-tab outboxes saved. Their
+  // entries join this tab's outbox with their client ids; each orphan key
+  // is removed only once this tab's outbox is saved with them, so a tab
+  // closing meanwhile loses nothing. Two tabs adopting the same orphan at
+  // once both send its entries: that is harmless, as the server stores
+  // each client id once and acknowledges a resend as a duplicate.
+  adopt() {
+    if (this.stopped || this.gone) return;
+    const now = Date.now();
+    const orphans = [];
+    for (let i = 0; i < this.storage.length; i++) {
+      const k = this.storage.key(i);
+      if (k === this.legacyKey) orphans.push(k);
+      else if (k && k !== this.key && k.startsWith(this.prefix) && stale(readOutbox(this.storage, k), now)) orphans.push(k);
+    }
+    if (!orphans.length) return;
+    let n = 0;
+    for (const k of orphans) n += this.merge(entriesOf(readOutbox(this.storage, k)));
+    if (!this.writeOutbox(false)) return; // kept where they are, for later
+    for (const k of orphans) this.storage.removeItem(k);
+    if (n) {
+      this.on.outbox && this.on.outbox();
+      this.schedule(0);
+    }
+  }
+
+  // storageChanged follows other tabs' writes: a tab closing is adopted
+  // once a reload would have taken it back; a write to this tab's own key
+  // is answered at once (see beat).
+  storageChanged(ev) {
+    if (this.stopped || this.gone || ev.storageArea !== this.storage || !ev.key) return;
+    if (ev.key === this.key) {
+      this.beat();
+      return;
+    }
+    if (ev.key !== this.legacyKey && !ev.key.startsWith(this.prefix)) return;
+    const rec = parseOutbox(ev.newValue);
+    if ((ev.key === this.legacyKey && rec) || (rec && rec.closed)) {
+      clearTimeout(this.adoptSoon);
+      this.adoptSoon = setTimeout(() => this.adopt(), (rec && rec.closed ? CLOSED_AFTER : 0) + 100);
+    }
   }
 
   start() {
@@ -314,6 +527,12 @@ export class Live {
     this.stopped = false;
     addEventListener('online', this.onOnline);
     addEventListener('offline', this.onOffline);
+    addEventListener('pagehide', this.onPageHide);
+    addEventListener('pageshow', this.onPageShow);
+    addEventListener('storage', this.onStorage);
+    this.beatTimer = setInterval(() => this.beat(), BEAT_EVERY);
+    this.adoptTimer = setInterval(() => this.adopt(), ADOPT_EVERY + Math.random() * ADOPT_EVERY / 4);
+    this.adopt();
     this.connect();
   }
 
@@ -322,6 +541,12 @@ export class Live {
     this.gen++; // nothing more of the current socket is handled
     removeEventListener('online', this.onOnline);
     removeEventListener('offline', this.onOffline);
+    removeEventListener('pagehide', this.onPageHide);
+    removeEventListener('pageshow', this.onPageShow);
+    removeEventListener('storage', this.onStorage);
+    clearInterval(this.beatTimer);
+    clearInterval(this.adoptTimer);
+    clearTimeout(this.adoptSoon);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.timer);
     this.drop();
