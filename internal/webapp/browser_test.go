@@ -110,7 +110,9 @@ func (p *page) describe() string {
 			'\nauth hidden: ' + q('#auth').hidden + ', chat hidden: ' + q('#chat').hidden +
 			'\nerrors: ' + [...document.querySelectorAll('.form-error')].map(e => e.textContent).filter(Boolean).join(' | ') +
 			'\nrooms:\n' + rooms.join('\n') + '\nopen: ' + (q('#conv-title') || {}).textContent +
-			'\nmessages:\n' + msgs.join('\n');
+			'\nmessages:\n' + msgs.join('\n') +
+			'\nsaved outboxes:\n' + Object.keys(localStorage).filter(k => k.startsWith('dandan.outbox.')).map(k =>
+				'  ' + k + ' ' + (localStorage.getItem(k) || '').slice(0, 400)).join('\n');
 	})()`))
 	if err != nil {
 		return "(page unreadable: " + err.Error() + ")"

