@@ -485,11 +485,16 @@ func (s *session) push(it item) {
 	}
 	start := !s.writing
 	s.writing = true
+	if start {
+		// Counted under qmu, before kill can mark the session dead: serve
+		// waits for the writers once it has killed the session, and an
+		// Add racing that Wait would let a writer outlive it.
+		s.writers.Add(1)
+	}
 	s.qmu.Unlock()
 	if start {
 		// The writer goroutine exists only while there is something to
 		// write, so an idle session costs one goroutine, not two.
-		s.writers.Add(1)
 		go s.drain()
 	}
 }
