@@ -146,9 +146,9 @@ func (f *fakeAnnouncer) Enqueue(_ context.Context, _ []api.Subscriber, event str
 
 func (f *fakeAnnouncer) EmailEnabled() bool { return false }
 
-// TestAnnounce: changes are named the same way whichever node sees them,
-// even one that could not queue the opening and sees the incident again
-// after the failover.
+// TestAnnounce: changes are named the same way whichever node sees them;
+// a change that could not be queued (the queue electing a leader) is
+// queued later, before the changes that followed it.
 func TestAnnounce(t *testing.T) {
 	ctx := context.Background()
 	f := &fakeAnnouncer{}
@@ -167,7 +167,9 @@ func TestAnnounce(t *testing.T) {
 	m.announce(ctx, []api.Incident{inc, old}, subs) // nothing new
 	inc.Status, inc.Updates = api.IncidentResolved, make([]api.IncidentUpdate, 3)
 	m.announce(ctx, []api.Incident{inc, old}, subs)
-	want := []string{"incident.updated identified/2", "incident.resolved resolved/3"}
+	// The opening, which could not be queued at first, is queued before
+	// the update: subscribers hear every change, in order.
+	want := []string{"incident.opened investigating/1", "incident.updated identified/2", "incident.resolved resolved/3"}
 	if !slices.Equal(f.queued, want) {
 		t.Errorf("queued %q, want %q", f.queued, want)
 	}

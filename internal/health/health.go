@@ -83,8 +83,8 @@ type Monitor struct {
 	// leadersAsked is when the streams' leaders were last asked for.
 	leadersAsked time.Time
 	nodeDC       map[string]string // every node ever seen → its data centre
-	announced    map[string]string // incident → the change last announced (changeKey); nil until the first reading
-	observed     map[string]bool   // incidents seen since the first reading
+	noted        map[string]string // incident → its state last seen (changeKey); nil until the first reading
+	unsent       []change          // changes seen but not yet queued for subscribers, oldest first
 	probes       []api.Probe       // every node's latest canary, as last read
 	dcDownAt     time.Time         // when a data centre was last seen down
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"slices"
 
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/auth"
@@ -36,48 +37,57 @@ type SubscriberRequest struct {
 // an incident seen for the first time was opened (see eventOf). The first
 // reading after start only sets the baseline. Every node does this; the
 // queue keeps one notification per change, whichever node queued it
-// first, so every node must name a change the same way.
+// first, so every node must name a change the same way. A change that
+// cannot be queued yet (the queue's stream may be electing a leader, lost
+// with a data centre) waits, in order, and is tried again at the next
+// reading: subscribers hear of every change, in the order it happened.
 func (m *Monitor) announce(ctx context.Context, incs []api.Incident, subs []api.Subscriber) {
 	m.mu.Lock()
-	primed := m.announced != nil
+	primed := m.noted != nil
 	if !primed {
-		m.announced, m.observed = map[string]string{}, map[string]bool{}
+		m.noted = map[string]string{}
 	}
-	type change struct {
-		event string
-		inc   api.Incident
-	}
-	var changes []change
 	for _, inc := range incs {
 		key := changeKey(inc)
+		before, seen := m.noted[inc.ID]
+		m.noted[inc.ID] = key
 		switch {
-		case !primed || m.announced[inc.ID] == key:
+		case !primed || before == key || len(subs) == 0:
 		case inc.Status == api.IncidentResolved:
-			changes = append(changes, change{api.NotifyResolved, inc})
-		case m.observed[inc.ID]:
-			changes = append(changes, change{api.NotifyUpdated, inc})
+			m.unsent = append(m.unsent, change{api.NotifyResolved, inc})
+		case seen:
+			m.unsent = append(m.unsent, change{api.NotifyUpdated, inc})
 		default:
-			changes = append(changes, change{eventOf(inc), inc})
-		}
-		m.observed[inc.ID] = true
-		if !primed || len(subs) == 0 {
-			m.announced[inc.ID] = key
+			m.unsent = append(m.unsent, change{eventOf(inc), inc})
 		}
 	}
+	if over := len(m.unsent) - maxUnsent; over > 0 {
+		m.log.Warn("notifications dropped: the queue has been unavailable too long", "dropped", over)
+		m.unsent = m.unsent[over:]
+	}
+	unsent := slices.Clone(m.unsent)
 	m.mu.Unlock()
-	if len(subs) == 0 {
-		return
-	}
-	for _, c := range changes {
+	sent := 0
+	for _, c := range unsent {
 		if err := m.cfg.Announce.Enqueue(ctx, subs, c.event, c.inc); err != nil {
 			m.log.Debug("queue notifications", "incident", c.inc.ID, "err", err)
-			continue // the next reading tries again
+			break // the next reading tries again, from this one
 		}
-		m.mu.Lock()
-		m.announced[c.inc.ID] = changeKey(c.inc)
-		m.mu.Unlock()
+		sent++
 	}
+	m.mu.Lock()
+	m.unsent = m.unsent[sent:]
+	m.mu.Unlock()
 }
+
+// change is one change of an incident to announce.
+type change struct {
+	event string
+	inc   api.Incident
+}
+
+// maxUnsent bounds the changes a node keeps while the queue is unavailable.
+const maxUnsent = 1000
 
 // eventOf names the change of an incident a node sees for the first
 // time: opened, unless it has already moved on (a failover, a status set
