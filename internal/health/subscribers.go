@@ -152,26 +152,17 @@ func (m *Monitor) subscriberRoutes(mux *http.ServeMux) {
 
 func (m *Monitor) subscriber(ctx context.Context, id string) (api.Subscriber, error) {
 	var s api.Subscriber
+	if !api.ValidID(id) { // before it is used as a key
+		return s, api.Errorf(api.CodeNotFound, "no subscriber %q", id)
+	}
 	_, err := store.GetJSON(ctx, m.cfg.Store.Status, "subscriber."+id, &s)
 	switch {
-	case errors.Is(err, store.ErrNotFound) || !validID(id):
+	case errors.Is(err, store.ErrNotFound):
 		return s, api.Errorf(api.CodeNotFound, "no subscriber %q", id)
 	case err != nil:
 		return s, api.Errorf(api.CodeUnavailable, "subscribers cannot be read now; retry")
 	}
 	return s, nil
-}
-
-func validID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // Subscribe adds a subscriber. A webhook gets a new secret, returned this
