@@ -84,8 +84,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
 		name = strings.TrimPrefix(r.URL.Path, "/app/")
 	}
+	// Only embedded names are served: a map lookup, never a file path.
 	a, ok := h.files[name]
-	if !ok || name == "" || strings.Contains(name, "..") {
+	if !ok {
 		http.NotFound(w, r)
 		return
 	}
