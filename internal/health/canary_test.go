@@ -156,16 +156,16 @@ func TestAnnounce(t *testing.T) {
 	subs := []api.Subscriber{{ID: "s1"}}
 	old := api.Incident{ID: "i0", Status: api.IncidentResolved}
 	m.announce(ctx, []api.Incident{old}, subs) // the baseline: nothing announced
-	inc := api.Incident{ID: "i1", Status: api.IncidentInvestigating, Updates: make([]api.IncidentUpdate, 1),
+	inc := api.Incident{ID: "i1", Status: api.IncidentInvestigating, Updates: []api.IncidentUpdate{{Status: api.IncidentInvestigating}},
 		Timeline: []api.TimelineEntry{{Kind: "detected"}, {Kind: "opened"}}}
 	f.failing = true
 	m.announce(ctx, []api.Incident{inc, old}, subs)
 	f.failing = false
-	inc.Status, inc.Updates = api.IncidentIdentified, make([]api.IncidentUpdate, 2)
+	inc.Status, inc.Updates = api.IncidentIdentified, append([]api.IncidentUpdate{{Status: api.IncidentIdentified}}, inc.Updates...)
 	inc.Timeline = append(inc.Timeline, api.TimelineEntry{Kind: "failover"})
 	m.announce(ctx, []api.Incident{inc, old}, subs)
 	m.announce(ctx, []api.Incident{inc, old}, subs) // nothing new
-	inc.Status, inc.Updates = api.IncidentResolved, make([]api.IncidentUpdate, 3)
+	inc.Status, inc.Updates = api.IncidentResolved, append([]api.IncidentUpdate{{Status: api.IncidentResolved}}, inc.Updates...)
 	m.announce(ctx, []api.Incident{inc, old}, subs)
 	// The opening, which could not be queued at first, is queued before
 	// the update: subscribers hear every change, in order.
@@ -173,17 +173,35 @@ func TestAnnounce(t *testing.T) {
 	if !slices.Equal(f.queued, want) {
 		t.Errorf("queued %q, want %q", f.queued, want)
 	}
-	// A node that first sees an incident after its failover calls it an
-	// update too; one that sees a fresh incident, opened.
+	// A node that first sees a recent incident already moved on (another
+	// node recorded the failover before any node read it as opened)
+	// announces its opening too, as it was then, and the same way as a
+	// node that saw it; an old one (the opening announced long ago, past
+	// the queue's deduplication) only the change. A fresh one is opened.
 	m2 := New(Config{Node: "n2", Announce: f})
 	f.queued = nil
 	m2.announce(ctx, nil, subs)
-	fresh := api.Incident{ID: "i2", Status: api.IncidentInvestigating, Updates: make([]api.IncidentUpdate, 1)}
-	inc.Status, inc.Updates = api.IncidentIdentified, make([]api.IncidentUpdate, 2)
-	m2.announce(ctx, []api.Incident{inc, fresh}, subs)
-	want = []string{"incident.updated identified/2", "incident.opened investigating/1"}
+	fresh := api.Incident{ID: "i2", Status: api.IncidentInvestigating, Updates: []api.IncidentUpdate{{Status: api.IncidentInvestigating}}}
+	inc.Status, inc.Updates = api.IncidentIdentified, inc.Updates[1:]
+	inc.CreatedAt = stamp(time.Now().Add(-10 * time.Second))
+	stale := inc
+	stale.ID, stale.CreatedAt = "i3", stamp(time.Now().Add(-time.Hour))
+	m2.announce(ctx, []api.Incident{inc, fresh, stale}, subs)
+	want = []string{"incident.opened investigating/1", "incident.updated identified/2", "incident.opened investigating/1", "incident.updated identified/2"}
 	if !slices.Equal(f.queued, want) {
 		t.Errorf("queued %q, want %q", f.queued, want)
+	}
+	// One opened and resolved between two readings: both are announced.
+	f.queued = nil
+	short := fresh
+	short.ID, short.CreatedAt = "i4", stamp(time.Now())
+	short.Status, short.Updates = api.IncidentResolved, append([]api.IncidentUpdate{{Status: api.IncidentResolved}}, short.Updates...)
+	m2.announce(ctx, []api.Incident{inc, fresh, stale, short}, subs)
+	if want := []string{"incident.opened investigating/1", "incident.resolved resolved/2"}; !slices.Equal(f.queued, want) {
+		t.Errorf("queued %q, want %q", f.queued, want)
+	}
+	if o := asOpened(inc); len(o.Timeline) != 2 || o.Timeline[1].Kind != "opened" || o.Status != api.IncidentInvestigating {
+		t.Errorf("as opened: %+v", o)
 	}
 }
 

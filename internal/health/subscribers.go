@@ -11,6 +11,7 @@ import (
 	"net/mail"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/auth"
@@ -34,14 +35,19 @@ type SubscriberRequest struct {
 
 // announce tells subscribers what changed in the incidents since the last
 // reading: a new status or public update is an update, or the resolution;
-// an incident seen for the first time was opened (see eventOf). The first
-// reading after start only sets the baseline. Every node does this; the
-// queue keeps one notification per change, whichever node queued it
-// first, so every node must name a change the same way. A change that
-// cannot be queued yet (the queue's stream may be electing a leader, lost
-// with a data centre) waits, in order, and is tried again at the next
-// reading: subscribers hear of every change, in the order it happened.
+// an incident seen for the first time was opened. The first reading after
+// start only sets the baseline. Every node does this; the queue keeps one
+// notification per change, whichever node queued it first, so every node
+// must name a change the same way (see notify's changeOf). An incident
+// may move on before any node reads it as opened (another node records
+// the failover within a second): a node that first sees a recent
+// incident already moved on announces its opening too, as it was then.
+// A change that cannot be queued yet (the queue's stream may be electing
+// a leader, lost with a data centre) waits, in order, and is tried again
+// at the next reading: subscribers hear of every change, in the order it
+// happened.
 func (m *Monitor) announce(ctx context.Context, incs []api.Incident, subs []api.Subscriber) {
+	now := m.cfg.Now()
 	m.mu.Lock()
 	primed := m.noted != nil
 	if !primed {
@@ -53,12 +59,24 @@ func (m *Monitor) announce(ctx context.Context, incs []api.Incident, subs []api.
 		m.noted[inc.ID] = key
 		switch {
 		case !primed || before == key || len(subs) == 0:
-		case inc.Status == api.IncidentResolved:
+		case seen && inc.Status == api.IncidentResolved:
 			m.unsent = append(m.unsent, change{api.NotifyResolved, inc})
 		case seen:
 			m.unsent = append(m.unsent, change{api.NotifyUpdated, inc})
 		default:
-			m.unsent = append(m.unsent, change{eventOf(inc), inc})
+			opened := asOpened(inc)
+			if changeKey(opened) == key {
+				m.unsent = append(m.unsent, change{api.NotifyOpened, inc})
+				break
+			}
+			if now.Sub(parse(inc.CreatedAt)) < reopenWithin {
+				m.unsent = append(m.unsent, change{api.NotifyOpened, opened})
+			}
+			event := api.NotifyUpdated
+			if inc.Status == api.IncidentResolved {
+				event = api.NotifyResolved
+			}
+			m.unsent = append(m.unsent, change{event, inc})
 		}
 	}
 	if over := len(m.unsent) - maxUnsent; over > 0 {
@@ -89,24 +107,30 @@ type change struct {
 // maxUnsent bounds the changes a node keeps while the queue is unavailable.
 const maxUnsent = 1000
 
-// eventOf names the change of an incident a node sees for the first
-// time: opened, unless it has already moved on (a failover, a status set
-// by an operator, a second public update), as a node that was down or
-// busy when it opened may find it.
-func eventOf(inc api.Incident) string {
-	if inc.Status == api.IncidentResolved {
-		return api.NotifyResolved
+// reopenWithin bounds how old an incident may be for a node that first
+// sees it moved on to announce its opening: well inside the queue's
+// deduplication window (10 minutes), so a node that could not read the
+// status for long does not announce an opening others announced.
+const reopenWithin = 3 * time.Minute
+
+// asOpened returns inc as it was when opened: its first public update and
+// its timeline up to the opening.
+func asOpened(inc api.Incident) api.Incident {
+	if len(inc.Updates) < 2 {
+		return inc // every change adds an update: this is the opening
 	}
+	first := inc.Updates[len(inc.Updates)-1] // newest first
+	o := inc
+	o.Status, o.Updates, o.ResolvedAt, o.UpdatedAt = first.Status, []api.IncidentUpdate{first}, "", inc.CreatedAt
+	o.Postmortem = nil
+	o.Timeline = nil
 	for _, e := range inc.Timeline {
-		switch e.Kind {
-		case "failover", string(api.IncidentIdentified), string(api.IncidentMonitoring), string(api.IncidentInvestigating):
-			return api.NotifyUpdated
+		o.Timeline = append(o.Timeline, e)
+		if e.Kind == "opened" {
+			break
 		}
 	}
-	if len(inc.Updates) > 1 {
-		return api.NotifyUpdated
-	}
-	return api.NotifyOpened
+	return o
 }
 
 // subscriberRoutes adds the subscriber routes of the operators' API.
