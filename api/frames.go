@@ -1,8 +1,11 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
+
+	// encoding/json's behaviour on the engine of encoding/json/v2: a frame
+	// decodes in about half the time, with a fraction of the allocations.
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // Frame types sent by a client over the WebSocket.
@@ -70,7 +73,7 @@ func DecodeClientFrame(b []byte) (*ClientFrame, error) {
 		return nil, Errorf(CodeTooLarge, "frame is larger than %d bytes", MaxFrameBytes)
 	}
 	var f ClientFrame
-	if err := json.Unmarshal(b, &f); err != nil {
+	if err := jsonv1.Unmarshal(b, &f); err != nil {
 		return nil, Errorf(CodeBadRequest, "frame is not a JSON object")
 	}
 	switch f.Type {

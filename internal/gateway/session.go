@@ -15,6 +15,7 @@ import (
 
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/admit"
+	"github.com/dandanchat/dandan/internal/deadline"
 	"github.com/dandanchat/dandan/internal/httpapi"
 	"github.com/dandanchat/dandan/internal/messenger"
 	"github.com/gorilla/websocket"
@@ -206,11 +207,10 @@ func (g *Gateway) authenticate(ctx context.Context, conn *websocket.Conn) (messe
 
 func (s *session) readLoop() {
 	g := s.g
-	s.conn.SetPongHandler(func(string) error {
-		return s.conn.SetReadDeadline(time.Now().Add(g.cfg.IdleTimeout))
-	})
+	idle := deadline.New(s.conn.SetReadDeadline, g.cfg.IdleTimeout)
+	s.conn.SetPongHandler(func(string) error { return idle.Renew() })
 	for {
-		_ = s.conn.SetReadDeadline(time.Now().Add(g.cfg.IdleTimeout))
+		_ = idle.Renew()
 		_, b, err := s.conn.ReadMessage()
 		if err != nil {
 			return
