@@ -3,6 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dandanchat/dandan/api"
@@ -89,4 +92,37 @@ func TestLayoutIsKeptAcrossOpens(t *testing.T) {
 	if st2.Partitions() != 4 {
 		t.Fatalf("reopened with %d partitions, want the stored 4", st2.Partitions())
 	}
+}
+
+// BenchmarkAppend measures the CPU of one append the way the messenger
+// makes them: parallel rooms, each with its compare-and-set expectation
+// and a message id, 100-byte texts.
+func BenchmarkAppend(b *testing.B) {
+	br, err := broker.Start(broker.Config{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Shutdown()
+	st, err := store.Open(context.Background(), br.JetStream(), br.Conn(), store.Options{Partitions: 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rooms atomic.Int64
+	text := strings.Repeat("x", 100)
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		room := "r" + strconv.FormatInt(rooms.Add(1), 10)
+		var head store.Head
+		for pb.Next() {
+			ev := &api.Event{Room: room, Seq: head.Seq + 1, Type: api.EventMessage, Sender: "u1", ClientID: "c" + strconv.FormatUint(head.Seq, 10), Text: text}
+			sseq, _, err := st.Append(ctx, ev, room+"/u1/"+ev.ClientID, head.StreamSeq)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			head = store.Head{Seq: ev.Seq, StreamSeq: sseq}
+		}
+	})
 }
