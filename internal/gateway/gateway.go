@@ -48,6 +48,11 @@ type Config struct {
 	FrameLimit   *ratelimit.Limiter // other frames (sync, receipt, typing, ping) per device; nil = unlimited
 	ConnectLimit *ratelimit.Limiter // new connections per client address; nil = unlimited
 	Admit        *admit.Controller  // admission control by tier; nil = admit everything
+	// Outcome, if set, is told the outcome of every send, edit and delete:
+	// its frame type and the HTTP status its answer maps to (200 when
+	// stored), so that error-rate objectives count the WebSocket's traffic
+	// as they count the HTTP API's.
+	Outcome func(op string, status int)
 }
 
 // Gateway is the WebSocket endpoint and the node's fan-out hub.
@@ -368,6 +373,18 @@ func (g *Gateway) child(typ string) metricChildren {
 		g.children[typ] = c
 	}
 	return c
+}
+
+// outcome tells Config.Outcome how a send, edit or delete ended.
+func (g *Gateway) outcome(op string, err error) {
+	if g.cfg.Outcome == nil {
+		return
+	}
+	status := http.StatusOK
+	if err != nil {
+		status = api.CodeOf(err).HTTPStatus()
+	}
+	g.cfg.Outcome(op, status)
 }
 
 func (g *Gateway) framesIn(typ string) prometheus.Counter   { return g.child(typ).framesIn }

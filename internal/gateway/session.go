@@ -242,6 +242,9 @@ func (s *session) handle(f *api.ClientFrame) {
 	g, c := s.g, s.caller
 	refuse := func(t admit.Tier, e *api.Error) {
 		g.refuse(t.String(), e)
+		if t == admit.Message {
+			g.outcome(f.Type, e)
+		}
 		if f.Type == api.FrameTyping {
 			return // typing notices are simply dropped
 		}
@@ -283,6 +286,7 @@ func (s *session) handle(f *api.ClientFrame) {
 			return
 		}
 		s.inRoomOrder(f.Room, t, func(e *api.Error) {
+			g.outcome(f.Type, e)
 			s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Ref: f.Type, Error: e})
 		}, func(ctx context.Context) error {
 			start := time.Now()
@@ -297,6 +301,7 @@ func (s *session) handle(f *api.ClientFrame) {
 				ack, err = g.svc.Delete(ctx, c, f.Room, f.Target, f.ID)
 			}
 			g.opLatency(f.Type).Observe(time.Since(start).Seconds())
+			g.outcome(f.Type, err)
 			if err != nil {
 				g.m.Refused.WithLabelValues(string(api.CodeOf(err))).Inc()
 				s.pushFrame(api.ServerFrame{Type: api.FrameError, ID: f.ID, Ref: f.Type, Error: api.AsError(err)})

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/auth"
 	"github.com/dandanchat/dandan/internal/store"
@@ -64,6 +66,7 @@ type Config struct {
 	ResolveAfter time.Duration // healthy this long resolves it; default 10s
 	Now          func() time.Time
 	Logger       *slog.Logger
+	Registry     prometheus.Registerer // for dandan_slo_requests_total; nil = none
 }
 
 // Monitor evaluates health and keeps incidents. It is safe for concurrent
@@ -120,8 +123,15 @@ func New(cfg Config) *Monitor {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Monitor{cfg: cfg, log: cfg.Logger.With("component", "health"),
+	m := &Monitor{cfg: cfg, log: cfg.Logger.With("component", "health"),
 		current: map[string]api.ComponentStatus{}, since: map[string]time.Time{}, names: map[string]string{}}
+	m.outcomes.counted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dandan_slo_requests_total",
+		Help: "Requests judged by the error-rate objectives (HTTP, and sends, edits and deletes over WebSockets), by component and result (ok, or failed: answered with a 5xx or its WebSocket equivalent)."},
+		[]string{"component", "result"})
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(m.outcomes.counted)
+	}
+	return m
 }
 
 // Run evaluates health every period, and reads the incidents for the page

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dandanchat/dandan/api"
 )
 
@@ -24,6 +26,7 @@ const (
 type outcomes struct {
 	mu      sync.Mutex
 	buckets map[string]*[sloWindow]bucket
+	counted *prometheus.CounterVec // the same, as a metric
 }
 
 type bucket struct {
@@ -46,12 +49,20 @@ func componentOf(route string) string {
 }
 
 // Observe records the outcome of a request of the HTTP API (its route
-// name and status); it is cheap and safe for concurrent use.
+// name and status), or of a send, edit or delete over a WebSocket (its
+// frame type, named as the HTTP route, and the status its answer maps to);
+// it is cheap and safe for concurrent use.
 func (m *Monitor) Observe(route string, status int) {
 	c := componentOf(route)
 	if c == "" {
 		return
 	}
+	failed := status >= http.StatusInternalServerError
+	result := "ok"
+	if failed {
+		result = "failed"
+	}
+	m.outcomes.counted.WithLabelValues(c, result).Inc()
 	sec := m.cfg.Now().Unix()
 	o := &m.outcomes
 	o.mu.Lock()
@@ -69,7 +80,7 @@ func (m *Monitor) Observe(route string, status int) {
 		*b = bucket{sec: sec}
 	}
 	b.total++
-	if status >= http.StatusInternalServerError {
+	if failed {
 		b.failed++
 	}
 }

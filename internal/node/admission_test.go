@@ -197,6 +197,10 @@ func TestShedOrderAndRetryAfter(t *testing.T) {
 		`dandan_shed_total{tier="typing"} 1`, `dandan_shed_total{tier="receipt"} 1`,
 		`dandan_shed_total{tier="sync"} 2`, `dandan_shed_total{tier="message"} 1`,
 		`dandan_tier_refused_total{code="overloaded",tier="message"} 1`,
+		// The error-rate objectives count WebSocket sends: m1, m2, m3
+		// stored and acked again; m3 refused once.
+		`dandan_slo_requests_total{component="messaging",result="ok"} 4`,
+		`dandan_slo_requests_total{component="messaging",result="failed"} 1`,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s", want)

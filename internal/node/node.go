@@ -155,6 +155,7 @@ func (n *Node) start(ctx context.Context) error {
 		FrameLimit:   limiter(cfg.RequestRate, cfg.RequestBurst),
 		ConnectLimit: limiter(cfg.RequestRate, cfg.RequestBurst),
 		Admit:        n.admit,
+		Outcome:      func(op string, status int) { n.health.Observe(op, status) },
 	}, n.Metrics, n.log)
 	if err := n.gw.Start(); err != nil {
 		return err
@@ -193,7 +194,7 @@ func (n *Node) start(ctx context.Context) error {
 		PageURL: func() string { return strings.TrimSuffix(n.advertisedURL(), "/") + "/status" }})
 	n.health = health.New(health.Config{Node: n.nodeName(), DC: cfg.DC, Store: n.store,
 		Reached: n.broker.Reached, CutOff: n.cutOff.Load, Leaders: n.leaders, Drain: n.Drain,
-		Announce: n.notify, Probe: n.probe, Logger: n.log})
+		Announce: n.notify, Probe: n.probe, Logger: n.log, Registry: n.Metrics.Registry})
 	status := statuspage.New(n.health.Page, statuspage.Options{})
 	for _, p := range []string{"GET /status", "GET /status/", "GET /status.json", "GET /status/feed.atom"} {
 		mux.Handle(p, status)
