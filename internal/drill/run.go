@@ -500,12 +500,40 @@ func (r *run) histories(ctx context.Context) (map[string][]api.Event, error) {
 			survivors = append(survivors, n.URL)
 		}
 	}
+	acked := make(map[string]uint64) // room → highest seq acknowledged
+	r.mu.Lock()
+	for _, s := range r.sends {
+		if !s.acked.IsZero() {
+			acked[s.room] = max(acked[s.room], s.seq)
+		}
+	}
+	r.mu.Unlock()
 	out := make(map[string][]api.Event, len(r.rooms))
+	patience := time.Now().Add(20 * time.Second)
+	var lag time.Duration // the longest wait for a room's newest event
+	defer func() {
+		if lag > 500*time.Millisecond {
+			r.mark(fmt.Sprintf("a surviving node's history took %.1f s to show a room's last acknowledged message", lag.Seconds()))
+		}
+	}()
 	for _, room := range r.rooms {
 		u := r.users[r.members[room][len(r.members[room])-1]]
 		cl, err := client.New(client.Options{Servers: survivors, Token: u.cl.Token()})
 		if err != nil {
 			return nil, err
+		}
+		// A node's history shows what its read model holds: events
+		// acknowledged through another node a moment ago may not be there
+		// yet. Wait (a while) for the newest page to reach the room's
+		// highest acknowledged seq; one still missing then is a problem
+		// the check reports.
+		for t0 := time.Now(); time.Now().Before(patience); {
+			pg, err := cl.History(ctx, room, client.HistoryQuery{Limit: 1})
+			if err == nil && len(pg.Events) > 0 && pg.Events[len(pg.Events)-1].Seq >= acked[room] {
+				lag = max(lag, time.Since(t0))
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		// Page backwards from the newest event to the first.
 		var pages [][]api.Event

@@ -168,28 +168,86 @@ func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGrou
 			replay.Stop()
 			<-replay.Closed() // no callback runs any more: last is final
 		}
-		var live jetstream.ConsumeContext
-		err := ix.retry(ctx, "follow "+name, func() error {
-			cons, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-				DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: last.Load() + 1})
-			if err != nil {
-				return err
-			}
-			live, err = cons.Consume(func(m jetstream.Msg) {
-				if ev, ok := ix.apply(m); ok && ev.fresh {
-					ix.emit(Event{Room: ev.room, Seq: ev.seq, Data: m.Data()})
+		for {
+			var live jetstream.ConsumeContext
+			err := ix.retry(ctx, "follow "+name, func() error {
+				cons, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+					DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: last.Load() + 1})
+				if err != nil {
+					return err
 				}
-			}, liveHeartbeat()...)
-			return err
-		})
-		if err != nil {
-			return // stopped
+				live, err = cons.Consume(func(m jetstream.Msg) {
+					if ev, ok := ix.apply(m); ok {
+						last.Store(ev.streamSeq)
+						if ev.fresh {
+							ix.emit(Event{Room: ev.room, Seq: ev.seq, Data: m.Data()})
+						}
+					}
+				}, append(liveHeartbeat(), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+					// The ordered consumer recreates itself after these; the
+					// log says when this node's live events paused, and why.
+					ix.log.Info("read model follower interrupted", "stream", name, "err", err)
+				}))...)
+				return err
+			})
+			if err != nil {
+				return // stopped
+			}
+			ready()
+			stalled := ix.watch(ctx, str, &last)
+			live.Stop()
+			<-live.Closed()
+			if !stalled {
+				return
+			}
+			ix.log.Warn("read model follower stalled: recreated", "stream", name, "at", last.Load()+1)
 		}
-		ready()
-		<-ctx.Done()
-		live.Stop()
 	}()
 	return nil
+}
+
+// Stall detection. After a data centre's loss or return, an ordered
+// consumer has been seen to go silent for many seconds, once for good,
+// without the heartbeat error that makes it recreate itself: the node's
+// live events and catch-ups of that partition stopped while the stream went
+// on. A follower that has not moved for stallAfter while its stream holds
+// more is recreated from where it stopped.
+const (
+	stallCheck = time.Second
+	stallAfter = 3 * time.Second
+)
+
+// watch returns true once the follower of str has stalled (last has not
+// moved for stallAfter, and str holds messages after it), false when ctx
+// ends. An idle stream is asked for its last sequence every stallAfter.
+func (ix *Index) watch(ctx context.Context, str jetstream.Stream, last *atomic.Uint64) bool {
+	t := time.NewTicker(stallCheck)
+	defer t.Stop()
+	prev, since := last.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		cur := last.Load()
+		if cur != prev {
+			prev, since = cur, time.Now()
+			continue
+		}
+		if time.Since(since) < stallAfter {
+			continue
+		}
+		since = time.Now()
+		ictx, cancel := context.WithTimeout(ctx, time.Second)
+		info, err := str.Info(ictx)
+		cancel()
+		// An error (the stream is electing a leader) is the ordered
+		// consumer's to handle; the next check asks again.
+		if err == nil && info.State.LastSeq > last.Load() {
+			return true
+		}
+	}
 }
 
 // retry calls f until it succeeds or ctx ends. In a cluster a stream or
