@@ -338,8 +338,11 @@ export function clearOutboxes(storage, user) {
 // handlers given: status, room, event, left, receipt, typing, synced, ack,
 // outbox (the outbox changed), unauthorized.
 export class Live {
-  constructor({ sites, getToken, getCursors, storage, tabStorage, user, on }) {
+  constructor({ sites, getToken, getCursors, storage, tabStorage, user, on, timeouts }) {
     this.sites = sites;
+    // How long a connection may keep an answer waiting (tests shorten them).
+    this.ackTimeout = (timeouts && timeouts.ack) || ACK_TIMEOUT;
+    this.handshakeTimeout = (timeouts && timeouts.handshake) || HANDSHAKE_TIMEOUT;
     this.getToken = getToken;
     this.getCursors = getCursors;
     this.storage = storage;
@@ -369,6 +372,7 @@ export class Live {
     this.resyncAt = 0;
     this.timer = null;
     this.reconnectTimer = null;
+    this.giveUp = null; // gives the current socket up (see connect)
     this.lastRead = 0;
     this.onOnline = () => this.kickReconnect();
     this.onOffline = () => {
@@ -593,9 +597,25 @@ export class Live {
     this.ws = ws;
     let opened = false;
     let authError = null;
+    // giveUp closes this socket and goes on at once as if it had closed.
+    // The browser reports a close the page starts only when the server
+    // answers it (Chromium waits a minute for that): a server or network
+    // path gone silent, the usual reason to give up, would hold the
+    // reconnection, and every send, that long, the page saying Connected.
+    const giveUp = (why) => {
+      if (this.gen !== gen) return;
+      this.gen++; // nothing more of this socket is handled
+      try {
+        ws.close(4000, why);
+      } catch {
+        // already closing
+      }
+      this.closed(this.gen, base, opened, 4000, why, authError);
+    };
+    this.giveUp = giveUp;
     const hs = setTimeout(() => {
-      if (this.gen === gen && !this.ready) ws.close(4000, 'handshake timeout');
-    }, HANDSHAKE_TIMEOUT);
+      if (this.gen === gen && !this.ready) giveUp('handshake timeout');
+    }, this.handshakeTimeout);
     ws.onopen = () => {
       opened = true;
       ws.send(JSON.stringify({ type: 'auth', token: this.getToken() }));
@@ -605,6 +625,7 @@ export class Live {
       this.lastRead = Date.now();
       const lines = String(m.data).split('\n');
       for (const line of lines) {
+        if (this.gen !== gen) return; // a frame gave the socket up
         if (!line) continue;
         let f;
         try {
@@ -738,15 +759,10 @@ export class Live {
     this.connect();
   }
 
-  // reconnect drops the connection (e.g. an ack timed out) and reconnects.
+  // reconnect drops the connection (e.g. an ack timed out) and reconnects,
+  // without waiting for the browser to report the close (see giveUp).
   reconnect(reason) {
-    if (this.ws) {
-      try {
-        this.ws.close(4000, reason || 'reconnect');
-      } catch {
-        // already closing
-      }
-    }
+    if (this.ws && this.giveUp) this.giveUp(reason || 'reconnect');
   }
 
   handle(f, base) {
@@ -971,7 +987,7 @@ export class Live {
     if (failed) this.saveOutbox();
     // Broken connections show as silence: no answer to a send, nothing
     // read for a while (pings are answered).
-    const overdue = this.entries.some((e) => e.wire === this.gen && now - e.sentAt > ACK_TIMEOUT);
+    const overdue = this.entries.some((e) => e.wire === this.gen && now - e.sentAt > this.ackTimeout);
     if (overdue || now - this.lastRead > READ_TIMEOUT) {
       this.reconnect(overdue ? 'ack timeout' : 'read timeout');
       return;
