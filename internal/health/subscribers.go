@@ -124,11 +124,14 @@ func asOpened(inc api.Incident) api.Incident {
 	o.Status, o.Updates, o.ResolvedAt, o.UpdatedAt = first.Status, []api.IncidentUpdate{first}, "", inc.CreatedAt
 	o.Postmortem = nil
 	o.Timeline = nil
-	for _, e := range inc.Timeline {
-		o.Timeline = append(o.Timeline, e)
+	for i, e := range inc.Timeline {
 		if e.Kind == "opened" {
-			break
+			o.Timeline = slices.Clone(inc.Timeline[:i+1])
+			return o
 		}
+	}
+	if len(inc.Timeline) > 0 { // opened by an operator: its first entry
+		o.Timeline = slices.Clone(inc.Timeline[:1])
 	}
 	return o
 }
