@@ -221,10 +221,22 @@ func (o *outbox) take(gen uint64, now time.Time) ([]api.ClientFrame, time.Time) 
 		return nil, o.holdUntil
 	}
 	var due []*entry
+	// A room's sends are written in the order they were added: one still
+	// delayed holds back the later ones of its room (the server stores a
+	// connection's sends to a room in the order it reads them, and a
+	// storage failure answers a room's queued sends all at once, each then
+	// delayed with its own jitter).
+	var held map[string]uint64 // room → the first of its entries still delayed
 	for e := range o.delayed {
 		if e.retryAt.After(now) {
 			if next.IsZero() || e.retryAt.Before(next) {
 				next = e.retryAt
+			}
+			if h, ok := held[e.frame.Room]; !ok || e.n < h {
+				if held == nil {
+					held = map[string]uint64{}
+				}
+				held[e.frame.Room] = e.n
 			}
 			continue
 		}
@@ -247,6 +259,10 @@ func (o *outbox) take(gen uint64, now time.Time) ([]api.ClientFrame, time.Time) 
 		if o.window > 0 && o.onWire >= o.window {
 			rest = append(rest, todo[i:]...) // their turn comes with the acks
 			break
+		}
+		if h, ok := held[e.frame.Room]; ok && e.n > h {
+			rest = append(rest, e) // after the delayed one
+			continue
 		}
 		e.queued, e.gen, e.sentAt, e.wire = false, gen, now, true
 		o.onWire++

@@ -82,3 +82,45 @@ func TestOutboxBackOff(t *testing.T) {
 		t.Errorf("window %d after many acks, want 0 (no limit)", o.window)
 	}
 }
+
+// TestOutboxKeepsRoomOrder: sends refused by a storage failure are delayed
+// each with its own jitter; within a room they are still written in the
+// order they were added, while other rooms' sends are not held up.
+func TestOutboxKeepsRoomOrder(t *testing.T) {
+	o := newOutbox(100)
+	t0 := time.Unix(1_700_000_000, 0)
+	for _, f := range []api.ClientFrame{
+		{Type: api.FrameSend, ID: "a1", Room: "a"}, {Type: api.FrameSend, ID: "a2", Room: "a"},
+		{Type: api.FrameSend, ID: "b1", Room: "b"},
+	} {
+		o.add(f)
+	}
+	if got, _ := o.take(1, t0); len(got) != 3 {
+		t.Fatalf("first take: %v", ids(got))
+	}
+	// Room a's storage fails both: a2 happens to be due before a1.
+	o.delay(o.byID["a1"], t0.Add(300*time.Millisecond))
+	o.delay(o.byID["a2"], t0.Add(100*time.Millisecond))
+	o.add(api.ClientFrame{Type: api.FrameSend, ID: "a3", Room: "a"})
+	o.add(api.ClientFrame{Type: api.FrameSend, ID: "b2", Room: "b"})
+	got, next := o.take(1, t0.Add(100*time.Millisecond))
+	if fmt.Sprint(ids(got)) != "[b2]" || !next.Equal(t0.Add(300*time.Millisecond)) {
+		t.Fatalf("take while a1 waits: %v, next %v; want [b2] (a2 and a3 wait behind a1) until a1's time", ids(got), next)
+	}
+	if got, _ := o.take(1, t0.Add(300*time.Millisecond)); fmt.Sprint(ids(got)) != "[a1 a2 a3]" {
+		t.Fatalf("take once a1 is due: %v, want [a1 a2 a3]", ids(got))
+	}
+	// After a reconnection, too: a delayed send holds its room's later ones.
+	o2 := newOutbox(100)
+	o2.add(api.ClientFrame{Type: api.FrameSend, ID: "x1", Room: "x"})
+	o2.add(api.ClientFrame{Type: api.FrameSend, ID: "x2", Room: "x"})
+	o2.take(1, t0)
+	o2.delay(o2.byID["x1"], t0.Add(time.Second))
+	o2.requeueAll(t0)
+	if got, _ := o2.take(2, t0); len(got) != 0 {
+		t.Fatalf("take on a new connection while x1 waits: %v, want nothing", ids(got))
+	}
+	if got, _ := o2.take(2, t0.Add(time.Second)); fmt.Sprint(ids(got)) != "[x1 x2]" {
+		t.Fatalf("take once x1 is due: %v, want [x1 x2]", ids(got))
+	}
+}
