@@ -138,3 +138,100 @@ func pollJS(p *page, js string, d time.Duration) error {
 		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(d)))
 	return err
 }
+
+// TestRoomOrderAfterRefusal: a storage failure refuses a room's queued
+// sends at once, here with a longer retry for the first than for the
+// others. They must still reach the server in the order typed (the server
+// stores them in the order it reads them), while another room's message
+// is not held up.
+func TestRoomOrderAfterRefusal(t *testing.T) {
+	br := newBrowser(t, 60*time.Second)
+	var mu sync.Mutex
+	var read []string // send ids, in the order the server read them
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	mux := http.NewServeMux()
+	mux.Handle("/app/", webapp.New())
+	mux.HandleFunc("/t", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<!doctype html><title>t</title>")
+	})
+	mux.HandleFunc("/v1/cluster", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"nodes":[]}`)
+	})
+	refused := map[string]int{"m1": 600, "m2": 150, "m3": 150} // retry_after_ms, once each
+	mux.HandleFunc("/v1/ws", func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		write := func(s string) { _ = conn.WriteMessage(websocket.TextMessage, []byte(s)) }
+		if _, _, err := conn.ReadMessage(); err != nil {
+			return
+		}
+		write(`{"type":"ready","user":"u1","device":"d1"}`)
+		seq := 0
+		for {
+			_, b, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			for _, line := range bytes.Split(b, []byte("\n")) {
+				var f struct{ Type, ID, Room string }
+				if json.Unmarshal(line, &f) != nil {
+					continue
+				}
+				switch f.Type {
+				case "sync":
+					write(`{"type":"synced"}`)
+				case "send":
+					mu.Lock()
+					read = append(read, f.ID)
+					after, refuse := refused[f.ID]
+					delete(refused, f.ID)
+					mu.Unlock()
+					if refuse {
+						write(fmt.Sprintf(`{"type":"error","id":%q,"ref":"send","error":{"code":"unavailable","message":"storage is briefly unavailable","retry_after_ms":%d}}`, f.ID, after))
+						continue
+					}
+					seq++
+					write(fmt.Sprintf(`{"type":"ack","id":%q,"ack":{"id":%q,"room":%q,"seq":%d,"ts":%d}}`,
+						f.ID, f.ID, f.Room, seq, time.Now().UnixMilli()))
+				}
+			}
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	p := br.page("order")
+	p.do(chromedp.Navigate(srv.URL + "/t"))
+	p.run(`void import('/app/net.js').then((m) => {
+		const sites = new m.Sites(location.origin, localStorage);
+		const live = new m.Live({
+			sites, getToken: () => 'token', getCursors: () => ({}), storage: localStorage, tabStorage: sessionStorage, user: 'u1',
+			on: {},
+		});
+		window.__live = live;
+		for (const [id, room] of [['m1', 'r'], ['m2', 'r'], ['m3', 'r']]) live.enqueue({ id, type: 'send', room, text: id });
+		live.start();
+		// Another room's message, typed once the first three are refused.
+		const typeO1 = () => (live.entries.filter((e) => e.retryAt > 0).length === 3
+			? live.enqueue({ id: 'o1', type: 'send', room: 'q', text: 'o1' }) : setTimeout(typeO1, 10));
+		typeO1();
+	})`)
+	if err := pollJS(p, `!!window.__live && window.__live.entries.length === 0`, 15*time.Second); err != nil {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("the outbox did not empty: %v; the server read %v", err, read)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// The first three as typed and refused, then o1 at once (room q is not
+	// held), then room r again in the order typed, although m2 and m3 were
+	// due 450 ms before m1.
+	if want := []string{"m1", "m2", "m3", "o1", "m1", "m2", "m3"}; !slices.Equal(read, want) {
+		t.Errorf("the server read %v, want %v", read, want)
+	}
+}

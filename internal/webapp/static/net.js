@@ -938,12 +938,19 @@ export class Live {
         this.setStatus({ ...this.status, busyUntil: 0 });
       }
       let onWire = this.entries.filter((e) => e.wire === this.gen).length;
+      // A room's messages go in the order typed: one still waiting out its
+      // retry holds back the later ones of its room (a storage failure
+      // refuses a room's queued sends at once, each retried with its own
+      // jitter), while other rooms carry on.
+      const held = new Set();
       for (const e of this.entries) {
         if (e.state === 'failed' || e.wire === this.gen) continue;
         if (e.retryAt > now) {
           next = Math.min(next, e.retryAt);
+          held.add(e.room);
           continue;
         }
+        if (held.has(e.room)) continue;
         if (this.window > 0 && onWire >= this.window) break;
         const f = { type: e.type || 'send', id: e.id, room: e.room };
         if (e.text !== undefined && e.type !== 'delete') f.text = e.text;
