@@ -696,6 +696,9 @@ export class Live {
       move = authError.code === 'cut_off';
     }
     if (code === 4503 || code === 1001 || reason === 'cut_off') move = true;
+    // A site that left the page waiting in silence is tried last, as the
+    // Go SDK does: the next site is likelier to answer.
+    if (['ack timeout', 'read timeout', 'handshake timeout'].includes(reason)) move = true;
     if (code === 1013) refused = true;
     if (!opened) {
       // The upgrade failed: a dead site, or a refusal the browser does not
