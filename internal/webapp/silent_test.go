@@ -18,23 +18,18 @@ import (
 	"github.com/dandanchat/dandan/internal/webapp"
 )
 
-// TestSilentConnection drives net.js's Live against a fake server whose
-// connections go silent: the first never answers the auth frame, the
-// second takes a send and never answers it. Neither reads anything more,
-// not even the close the client starts, as a server stuck behind its
-// storage or a dead network path would not: the browser then reports the
-// close only after a minute or more. The client must not wait for that
-// report, but reconnect once its handshake or ack timeout is up (shortened
-// here), and resend the send with the same id on the third connection,
-// which answers. Before, the page sat there saying "Connected", the
-// message pending, for as long as the browser waited.
-func TestSilentConnection(t *testing.T) {
-	br := newBrowser(t, 60*time.Second)
+// fakeFrame is what the fake sites read of a client frame.
+type fakeFrame struct{ Type, ID, Room string }
+
+// fakeSite serves the web client's files, a blank page at /t to load
+// them in, and a fake /v1/ws. Its n-th connection (from 1) answers the
+// auth frame with ready, unless ready(n) says to go silent, and sync
+// with synced; it hands every send to onSend, which answers through
+// write, or returns false for the connection to go silent. A silent
+// connection reads nothing more, not even a close, until the test ends.
+func fakeSite(t *testing.T, ready func(n int32) bool, onSend func(n int32, f fakeFrame, write func(string)) bool) *httptest.Server {
 	done := make(chan struct{})
 	var conns atomic.Int32
-	var mu sync.Mutex
-	sends := map[int32][]string{} // connection → the send ids it read
-
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	mux := http.NewServeMux()
 	mux.Handle("/app/", webapp.New())
@@ -53,22 +48,22 @@ func TestSilentConnection(t *testing.T) {
 		}
 		defer conn.Close()
 		n := conns.Add(1)
-		silent := func() { <-done } // read nothing more, answer nothing
-		if n == 1 {
-			silent()
+		write := func(s string) { _ = conn.WriteMessage(websocket.TextMessage, []byte(s)) }
+		if ready != nil && !ready(n) {
+			<-done
 			return
 		}
-		write := func(s string) bool { return conn.WriteMessage(websocket.TextMessage, []byte(s)) == nil }
-		if _, _, err := conn.ReadMessage(); err != nil || !write(`{"type":"ready","user":"u1","device":"d1"}`) {
+		if _, _, err := conn.ReadMessage(); err != nil {
 			return
 		}
+		write(`{"type":"ready","user":"u1","device":"d1"}`)
 		for {
 			_, b, err := conn.ReadMessage()
 			if err != nil {
 				return
 			}
 			for _, line := range bytes.Split(b, []byte("\n")) {
-				var f struct{ Type, ID, Room string }
+				var f fakeFrame
 				if json.Unmarshal(line, &f) != nil {
 					continue
 				}
@@ -78,15 +73,10 @@ func TestSilentConnection(t *testing.T) {
 				case "ping":
 					write(`{"type":"pong"}`)
 				case "send":
-					mu.Lock()
-					sends[n] = append(sends[n], f.ID)
-					mu.Unlock()
-					if n == 2 {
-						silent()
+					if !onSend(n, f, write) {
+						<-done
 						return
 					}
-					write(fmt.Sprintf(`{"type":"ack","id":%q,"ack":{"id":%q,"room":%q,"seq":1,"ts":%d}}`,
-						f.ID, f.ID, f.Room, time.Now().UnixMilli()))
 				}
 			}
 		}
@@ -94,6 +84,45 @@ func TestSilentConnection(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(done) }) // first: the silent handlers end
+	return srv
+}
+
+// ackFrame is the fake sites' acknowledgement of f as seq.
+func ackFrame(f fakeFrame, seq int) string {
+	return fmt.Sprintf(`{"type":"ack","id":%q,"ack":{"id":%q,"room":%q,"seq":%d,"ts":%d}}`,
+		f.ID, f.ID, f.Room, seq, time.Now().UnixMilli())
+}
+
+// TestSilentConnection drives net.js's Live against a fake server whose
+// connections go silent: the first never answers the auth frame, the
+// second takes a send and never answers it. Neither reads anything more,
+// not even the close the client starts, as a server stuck behind its
+// storage or a dead network path would not: the browser then reports the
+// close only after a minute or more. The client must not wait for that
+// report, but reconnect once its handshake or ack timeout is up (shortened
+// here), and resend the send with the same id on the third connection,
+// which answers. Before, the page sat there saying "Connected", the
+// message pending, for as long as the browser waited.
+func TestSilentConnection(t *testing.T) {
+	br := newBrowser(t, 60*time.Second)
+	var mu sync.Mutex
+	var conns int32
+	sends := map[int32][]string{} // connection → the send ids it read
+	srv := fakeSite(t, func(n int32) bool {
+		mu.Lock()
+		conns = n
+		mu.Unlock()
+		return n != 1 // the first never answers the auth
+	}, func(n int32, f fakeFrame, write func(string)) bool {
+		mu.Lock()
+		sends[n] = append(sends[n], f.ID)
+		mu.Unlock()
+		if n == 2 {
+			return false // takes the send, answers nothing more
+		}
+		write(ackFrame(f, 1))
+		return true
+	})
 
 	p := br.page("live")
 	p.do(chromedp.Navigate(srv.URL + "/t"))
@@ -122,13 +151,13 @@ func TestSilentConnection(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		t.Fatalf("the send was not acknowledged within %v: %v\nconnections: %d, sends read: %v\nlog: %v",
-			ctxWait, err, conns.Load(), sends, eval[[]string](p, `window.__log || []`))
+			ctxWait, err, conns, sends, eval[[]string](p, `window.__log || []`))
 	}
 	t.Logf("acknowledged after %v", time.Since(start).Round(time.Millisecond))
 	mu.Lock()
 	defer mu.Unlock()
-	if conns.Load() != 3 || !slices.Equal(sends[2], []string{"m1"}) || !slices.Equal(sends[3], []string{"m1"}) {
-		t.Errorf("connections: %d, sends read: %v; want 3 connections, m1 read once on the 2nd and the 3rd", conns.Load(), sends)
+	if conns != 3 || !slices.Equal(sends[2], []string{"m1"}) || !slices.Equal(sends[3], []string{"m1"}) {
+		t.Errorf("connections: %d, sends read: %v; want 3 connections, m1 read once on the 2nd and the 3rd", conns, sends)
 	}
 }
 
@@ -147,64 +176,24 @@ func pollJS(p *page, js string, d time.Duration) error {
 func TestRoomOrderAfterRefusal(t *testing.T) {
 	br := newBrowser(t, 60*time.Second)
 	var mu sync.Mutex
-	var read []string // send ids, in the order the server read them
-	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-	mux := http.NewServeMux()
-	mux.Handle("/app/", webapp.New())
-	mux.HandleFunc("/t", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, "<!doctype html><title>t</title>")
-	})
-	mux.HandleFunc("/v1/cluster", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"nodes":[]}`)
-	})
-	refused := map[string]int{"m1": 600, "m2": 150, "m3": 150} // retry_after_ms, once each
-	mux.HandleFunc("/v1/ws", func(w http.ResponseWriter, r *http.Request) {
-		conn, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
+	// The send ids in the order the server read them, and the sends it
+	// refuses once each, with their retry_after_ms.
+	var read []string
+	refused := map[string]int{"m1": 600, "m2": 150, "m3": 150}
+	seq := 0
+	srv := fakeSite(t, nil, func(_ int32, f fakeFrame, write func(string)) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		read = append(read, f.ID)
+		if after, refuse := refused[f.ID]; refuse {
+			delete(refused, f.ID)
+			write(fmt.Sprintf(`{"type":"error","id":%q,"ref":"send","error":{"code":"unavailable","message":"storage is briefly unavailable","retry_after_ms":%d}}`, f.ID, after))
+			return true
 		}
-		defer conn.Close()
-		write := func(s string) { _ = conn.WriteMessage(websocket.TextMessage, []byte(s)) }
-		if _, _, err := conn.ReadMessage(); err != nil {
-			return
-		}
-		write(`{"type":"ready","user":"u1","device":"d1"}`)
-		seq := 0
-		for {
-			_, b, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			for _, line := range bytes.Split(b, []byte("\n")) {
-				var f struct{ Type, ID, Room string }
-				if json.Unmarshal(line, &f) != nil {
-					continue
-				}
-				switch f.Type {
-				case "sync":
-					write(`{"type":"synced"}`)
-				case "send":
-					mu.Lock()
-					read = append(read, f.ID)
-					after, refuse := refused[f.ID]
-					delete(refused, f.ID)
-					mu.Unlock()
-					if refuse {
-						write(fmt.Sprintf(`{"type":"error","id":%q,"ref":"send","error":{"code":"unavailable","message":"storage is briefly unavailable","retry_after_ms":%d}}`, f.ID, after))
-						continue
-					}
-					seq++
-					write(fmt.Sprintf(`{"type":"ack","id":%q,"ack":{"id":%q,"room":%q,"seq":%d,"ts":%d}}`,
-						f.ID, f.ID, f.Room, seq, time.Now().UnixMilli()))
-				}
-			}
-		}
+		seq++
+		write(ackFrame(f, seq))
+		return true
 	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-
 	p := br.page("order")
 	p.do(chromedp.Navigate(srv.URL + "/t"))
 	p.run(`void import('/app/net.js').then((m) => {
