@@ -57,27 +57,24 @@ func (m *Monitor) announce(ctx context.Context, incs []api.Incident, subs []api.
 		key := changeKey(inc)
 		before, seen := m.noted[inc.ID]
 		m.noted[inc.ID] = key
-		switch {
-		case !primed || before == key || len(subs) == 0:
-		case seen && inc.Status == api.IncidentResolved:
-			m.unsent = append(m.unsent, change{api.NotifyResolved, inc})
-		case seen:
-			m.unsent = append(m.unsent, change{api.NotifyUpdated, inc})
-		default:
+		if !primed || before == key || len(subs) == 0 {
+			continue
+		}
+		if !seen {
 			opened := asOpened(inc)
 			if changeKey(opened) == key {
 				m.unsent = append(m.unsent, change{api.NotifyOpened, inc})
-				break
+				continue
 			}
 			if now.Sub(parse(inc.CreatedAt)) < reopenWithin {
 				m.unsent = append(m.unsent, change{api.NotifyOpened, opened})
 			}
-			event := api.NotifyUpdated
-			if inc.Status == api.IncidentResolved {
-				event = api.NotifyResolved
-			}
-			m.unsent = append(m.unsent, change{event, inc})
 		}
+		event := api.NotifyUpdated
+		if inc.Status == api.IncidentResolved {
+			event = api.NotifyResolved
+		}
+		m.unsent = append(m.unsent, change{event, inc})
 	}
 	if over := len(m.unsent) - maxUnsent; over > 0 {
 		m.log.Warn("notifications dropped: the queue has been unavailable too long", "dropped", over)
@@ -140,10 +137,10 @@ func asOpened(inc api.Incident) api.Incident {
 func (m *Monitor) subscriberRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/admin/subscribers", answer(http.StatusOK, func(r *http.Request) (any, error) {
 		b, err := m.read(r.Context())
-		subs := b.subscribers
 		if err != nil {
 			return nil, api.Errorf(api.CodeUnavailable, "subscribers cannot be read now; retry")
 		}
+		subs := b.subscribers
 		for i := range subs {
 			subs[i].Secret = "" // shown once, at creation
 		}
