@@ -243,7 +243,7 @@ func (ix *Index) watch(ctx context.Context, str jetstream.Stream, last *atomic.U
 		info, err := str.Info(ictx)
 		cancel()
 		// An error (the stream is electing a leader) is the ordered
-		// consumer's to handle; the next check asks again.
+		// consumer's to handle; the stream is asked again stallAfter later.
 		if err == nil && info.State.LastSeq > last.Load() {
 			return true
 		}
