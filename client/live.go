@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/wsread"
 )
 
 // Defaults of LiveOptions.
@@ -90,6 +91,7 @@ type Live struct {
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when the loop has stopped
 	kick    chan struct{} // wakes the writer
+	reads   wsread.Pool   // the reader's message buffers
 
 	next int    // the next server to dial; loop only
 	gens uint64 // session counter; loop only

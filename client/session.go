@@ -245,12 +245,13 @@ func (l *Live) readLoop(s *session) {
 	})
 	for {
 		_ = idle.Renew()
-		_, b, err := s.conn.ReadMessage()
+		m, err := l.reads.Read(s.conn)
 		if err != nil {
 			s.fail(fmt.Errorf("client: live: read: %w", err))
 			return
 		}
 		// One WebSocket message carries one or more frames, one per line.
+		b := m.Bytes()
 		for len(b) > 0 {
 			line := b
 			if i := bytes.IndexByte(b, '\n'); i >= 0 {
@@ -267,9 +268,11 @@ func (l *Live) readLoop(s *session) {
 				continue
 			}
 			if !l.handle(s, &f) {
+				m.Release()
 				return
 			}
 		}
+		m.Release() // decoded frames hold copies of what they need
 	}
 }
 

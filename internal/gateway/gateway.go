@@ -32,6 +32,7 @@ import (
 	"github.com/dandanchat/dandan/internal/metrics"
 	"github.com/dandanchat/dandan/internal/ratelimit"
 	"github.com/dandanchat/dandan/internal/store"
+	"github.com/dandanchat/dandan/internal/wsread"
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,7 @@ type Gateway struct {
 	m        *metrics.Metrics
 	log      *slog.Logger
 	upgrader websocket.Upgrader
+	reads    wsread.Pool // message buffers of every session's reader
 
 	mu      sync.RWMutex
 	rooms   map[string]map[*session]struct{}

@@ -211,11 +211,12 @@ func (s *session) readLoop() {
 	s.conn.SetPongHandler(func(string) error { return idle.Renew() })
 	for {
 		_ = idle.Renew()
-		_, b, err := s.conn.ReadMessage()
+		m, err := g.reads.Read(s.conn)
 		if err != nil {
 			return
 		}
 		// A message carries one or more frames, one per line.
+		b := m.Bytes()
 		for len(b) > 0 {
 			line := b
 			if i := bytes.IndexByte(b, '\n'); i >= 0 {
@@ -235,6 +236,7 @@ func (s *session) readLoop() {
 			g.framesIn(f.Type).Inc()
 			s.handle(f)
 		}
+		m.Release() // the frames hold copies of what they need
 	}
 }
 
