@@ -24,6 +24,7 @@ func newBench(env Env) *cobra.Command {
 		target     string
 		asJSON     bool
 		cpuprofile string
+		memprofile string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -67,6 +68,8 @@ in-process node's figures include the client's own memory).`,
 	f.StringVar(&idle.MetricsURL, "metrics-url", "", "with --idle: the node's Prometheus endpoint (default: TARGET/metrics)")
 	f.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the whole process (client and own node) to this file")
 	_ = f.MarkHidden("cpuprofile")
+	f.StringVar(&memprofile, "memprofile", "", "write an allocation profile of the whole process to this file at the end")
+	_ = f.MarkHidden("memprofile")
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
@@ -101,6 +104,14 @@ in-process node's figures include the client's own memory).`,
 				return err
 			}
 			defer pprof.StopCPUProfile()
+		}
+		if memprofile != "" {
+			defer func() {
+				if pf, err := os.Create(memprofile); err == nil {
+					_ = pprof.Lookup("allocs").WriteTo(pf, 0)
+					_ = pf.Close()
+				}
+			}()
 		}
 		var res interface{ WriteText(w io.Writer) error }
 		if idle.Conns > 0 {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,30 +37,201 @@ type Head struct {
 // event is still at stream sequence expectLast (0: the room has no events).
 // msgID deduplicates retries within the duplicate window: a repeated msgID
 // returns the first event's stream sequence with dup set.
+//
+// It is the hottest call of a node, so it does by hand what
+// jetstream.PublishMsg does: one allocation for all header values, a pooled
+// timer instead of a context per call, and the acknowledgement read without
+// reflection (see parsePubAck).
 func (s *Store) Append(ctx context.Context, ev *api.Event, msgID string, expectLast uint64) (streamSeq uint64, dup bool, err error) {
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return 0, false, err
 	}
-	m := nats.NewMsg(s.Subject(ev.Room))
-	m.Data = body
-	m.Header.Set(jetstream.MsgIDHeader, msgID)
-	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expectLast, 10))
-	m.Header.Set(HeaderSeq, strconv.FormatUint(ev.Seq, 10))
-	m.Header.Set(HeaderType, ev.Type)
-	m.Header.Set(HeaderSender, ev.Sender)
+	vals := [6]string{msgID, strconv.FormatUint(expectLast, 10), strconv.FormatUint(ev.Seq, 10), ev.Type, ev.Sender}
+	h := make(nats.Header, 6)
+	h[jetstream.MsgIDHeader] = vals[0:1:1]
+	h[jetstream.ExpectedLastSubjSeqHeader] = vals[1:2:2]
+	h[HeaderSeq] = vals[2:3:3]
+	h[HeaderType] = vals[3:4:4]
+	h[HeaderSender] = vals[4:5:5]
 	if ev.Target > 0 {
-		m.Header.Set(HeaderTarget, strconv.FormatUint(ev.Target, 10))
+		vals[5] = strconv.FormatUint(ev.Target, 10)
+		h[HeaderTarget] = vals[5:6:6]
 	}
-	ack, err := s.js.PublishMsg(ctx, m)
+	m := &nats.Msg{Subject: s.Subject(ev.Room), Header: h, Data: body}
+	resp, err := s.request(ctx, m)
 	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && isWrongLast(apiErr.ErrorCode) {
-			return 0, false, ErrWrongLast
-		}
 		return 0, false, fmt.Errorf("append to %s: %w", ev.Room, err)
 	}
-	return ack.Sequence, ack.Duplicate, nil
+	seq, dup, apiErr, err := parsePubAck(resp.Data)
+	if err != nil {
+		return 0, false, fmt.Errorf("append to %s: %w", ev.Room, err)
+	}
+	if apiErr != nil {
+		if isWrongLast(apiErr.ErrorCode) {
+			return 0, false, ErrWrongLast
+		}
+		return 0, false, fmt.Errorf("append to %s: nats: %w", ev.Room, apiErr)
+	}
+	return seq, dup, nil
+}
+
+// Publish timing, as jetstream.PublishMsg has it: a stream electing a
+// leader has no responder for a moment, so "no responders" is retried.
+const (
+	publishTimeout   = 5 * time.Second
+	publishRetryWait = 250 * time.Millisecond
+	publishRetries   = 2
+)
+
+// request sends m to its stream and waits for the answer, within ctx's
+// deadline and publishTimeout. No stream answering is
+// jetstream.ErrNoStreamResponse, as from jetstream.PublishMsg.
+func (s *Store) request(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
+	for try := 0; ; try++ {
+		timeout := publishTimeout
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, time.Until(dl))
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if timeout <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+		resp, err := s.nc.RequestMsg(m, timeout)
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return resp, err
+		}
+		if try == publishRetries {
+			return nil, jetstream.ErrNoStreamResponse
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(publishRetryWait):
+		}
+	}
+}
+
+// parsePubAck reads JetStream's answer to a publish: the stream sequence
+// and whether it was a duplicate, or the API error. The usual answer is a
+// small flat object such as {"stream":"MSG_03","seq":42,"duplicate":true},
+// read by fastPubAck without reflection; anything else (an error, an
+// unexpected shape) is decoded in full by decodePubAck.
+func parsePubAck(b []byte) (seq uint64, dup bool, apiErr *jetstream.APIError, err error) {
+	if seq, dup, ok := fastPubAck(b); ok {
+		return seq, dup, nil, nil
+	}
+	return decodePubAck(b)
+}
+
+// decodePubAck is parsePubAck for any answer, with encoding/json, as
+// jetstream.PublishMsg reads it.
+func decodePubAck(b []byte) (seq uint64, dup bool, apiErr *jetstream.APIError, err error) {
+	var r struct {
+		Error     *jetstream.APIError `json:"error"`
+		Stream    string              `json:"stream"`
+		Seq       uint64              `json:"seq"`
+		Duplicate bool                `json:"duplicate"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return 0, false, nil, jetstream.ErrInvalidJSAck
+	}
+	if r.Error != nil {
+		return 0, false, r.Error, nil
+	}
+	if r.Stream == "" {
+		return 0, false, nil, jetstream.ErrInvalidJSAck
+	}
+	return r.Seq, r.Duplicate, nil, nil
+}
+
+// fastPubAck reads a successful answer that is one flat object of
+// lower-case keys without escapes, whose values are strings without
+// escapes, unsigned integers, true or false, with no spaces and nothing
+// after it. ok is false for anything else, and for any key that
+// encoding/json would match to a field other than by its exact name, or
+// twice (so that decodePubAck decides).
+func fastPubAck(b []byte) (seq uint64, dup bool, ok bool) {
+	if len(b) < 2 || b[0] != '{' {
+		return 0, false, false
+	}
+	i := 1
+	var haveStream, haveSeq, haveDup bool
+	for {
+		// "key":
+		if i >= len(b) || b[i] != '"' {
+			return 0, false, false
+		}
+		k := i + 1
+		for k < len(b) && (b[k] >= 'a' && b[k] <= 'z' || b[k] == '_') {
+			k++
+		}
+		if k+1 >= len(b) || b[k] != '"' || b[k+1] != ':' {
+			return 0, false, false
+		}
+		key := string(b[i+1 : k])
+		i = k + 2
+		// value
+		v := i
+		switch {
+		case i < len(b) && b[i] == '"':
+			i++
+			for i < len(b) && b[i] != '"' && b[i] != '\\' && b[i] >= 0x20 && b[i] < 0x80 {
+				i++
+			}
+			if i >= len(b) || b[i] != '"' {
+				return 0, false, false
+			}
+			i++
+		case i < len(b) && b[i] >= '0' && b[i] <= '9':
+			for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+				i++
+			}
+			if b[v] == '0' && i-v > 1 {
+				return 0, false, false // JSON has no leading zeros
+			}
+		case bytes.HasPrefix(b[i:], []byte("true")):
+			i += 4
+		case bytes.HasPrefix(b[i:], []byte("false")):
+			i += 5
+		default:
+			return 0, false, false
+		}
+		val := b[v:i]
+		switch key {
+		case "stream":
+			if haveStream || len(val) < 3 || val[0] != '"' {
+				return 0, false, false // missing, empty or not a string
+			}
+			haveStream = true
+		case "seq":
+			n, err := strconv.ParseUint(string(val), 10, 64)
+			if haveSeq || err != nil {
+				return 0, false, false
+			}
+			seq, haveSeq = n, true
+		case "duplicate":
+			if haveDup || val[0] != 't' && val[0] != 'f' {
+				return 0, false, false
+			}
+			dup, haveDup = val[0] == 't', true
+		case "error":
+			return 0, false, false
+		}
+		if i >= len(b) {
+			return 0, false, false
+		}
+		switch b[i] {
+		case ',':
+			i++
+			continue
+		case '}':
+			return seq, dup, haveStream && i == len(b)-1
+		}
+		return 0, false, false
+	}
 }
 
 // LoadHead reads room's last event from the stream leader.

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -251,7 +252,7 @@ func PartitionOf(room string, n int) int {
 
 // Subject is the stream subject of room's events.
 func (s *Store) Subject(room string) string {
-	return fmt.Sprintf("m.%d.%s", s.Partition(room), room)
+	return "m." + strconv.Itoa(s.Partition(room)) + "." + room
 }
 
 // Core NATS subjects for ephemeral traffic between nodes.
