@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ func newBench(env Env) *cobra.Command {
 		asJSON     bool
 		cpuprofile string
 		memprofile string
+		tracefile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -70,6 +72,8 @@ in-process node's figures include the client's own memory).`,
 	_ = f.MarkHidden("cpuprofile")
 	f.StringVar(&memprofile, "memprofile", "", "write an allocation profile of the whole process to this file at the end")
 	_ = f.MarkHidden("memprofile")
+	f.StringVar(&tracefile, "trace", "", "write an execution trace of the whole process to this file")
+	_ = f.MarkHidden("trace")
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
@@ -104,6 +108,17 @@ in-process node's figures include the client's own memory).`,
 				return err
 			}
 			defer pprof.StopCPUProfile()
+		}
+		if tracefile != "" {
+			tf, err := os.Create(tracefile)
+			if err != nil {
+				return err
+			}
+			defer tf.Close()
+			if err := trace.Start(tf); err != nil {
+				return err
+			}
+			defer trace.Stop()
 		}
 		if memprofile != "" {
 			defer func() {

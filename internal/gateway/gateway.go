@@ -65,6 +65,7 @@ type Gateway struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	reads    wsread.Pool // message buffers of every session's reader
+	work     *workers    // runs the sessions' lanes and writers
 
 	mu      sync.RWMutex
 	rooms   map[string]map[*session]struct{}
@@ -84,6 +85,9 @@ type Gateway struct {
 	stop     chan struct{}
 	stopped  sync.WaitGroup
 }
+
+// workerLinger is how long a worker goroutine waits for more work.
+const workerLinger = time.Second
 
 // New returns a gateway; call Start before serving.
 func New(svc *messenger.Service, nc *nats.Conn, cfg Config, m *metrics.Metrics, log *slog.Logger) *Gateway {
@@ -109,6 +113,7 @@ func New(svc *messenger.Service, nc *nats.Conn, cfg Config, m *metrics.Metrics, 
 		devices: make(map[string]map[*session]struct{}),
 		stop:    make(chan struct{}),
 	}
+	g.work = newWorkers(g.stop, workerLinger)
 	g.upgrader = websocket.Upgrader{
 		// Small read buffers and pooled write buffers keep idle sessions cheap.
 		ReadBufferSize:  1024,

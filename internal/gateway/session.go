@@ -399,7 +399,7 @@ func (s *session) inRoomOrder(room string, t admit.Ticket, fail func(*api.Error)
 	if busy {
 		return
 	}
-	go s.runLane(room)
+	s.g.work.run(func() { s.runLane(room) })
 }
 
 func (s *session) runLane(room string) {
@@ -502,7 +502,7 @@ func (s *session) push(it item) {
 	if start {
 		// The writer goroutine exists only while there is something to
 		// write, so an idle session costs one goroutine, not two.
-		go s.drain()
+		s.g.work.run(s.drain)
 	}
 }
 

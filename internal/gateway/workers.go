@@ -1,0 +1,53 @@
+package gateway
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// workers runs functions on goroutines that wait a while for another
+// function after finishing one. A session starts a goroutine for each burst
+// of sends to a room and for each burst of writes; under steady traffic that
+// meant a new goroutine per message, each growing its stack again through
+// the same deep calls (a store round trip, a socket write), a few percent
+// of a node's CPU. A kept goroutine keeps its grown stack. Idle ones end
+// after linger, so an idle node holds none.
+type workers struct {
+	idle   chan func() // unbuffered: taken only by a worker waiting for work
+	stop   <-chan struct{}
+	linger time.Duration
+
+	started, running atomic.Int64 // goroutines started; alive now
+}
+
+func newWorkers(stop <-chan struct{}, linger time.Duration) *workers {
+	return &workers{idle: make(chan func()), stop: stop, linger: linger}
+}
+
+// run runs f on a waiting worker, or on a new one if none waits.
+func (w *workers) run(f func()) {
+	select {
+	case w.idle <- f:
+	default:
+		w.started.Add(1)
+		w.running.Add(1)
+		go w.work(f)
+	}
+}
+
+func (w *workers) work(f func()) {
+	defer w.running.Add(-1)
+	t := time.NewTimer(w.linger)
+	defer t.Stop()
+	for {
+		f()
+		t.Reset(w.linger)
+		select {
+		case f = <-w.idle:
+		case <-t.C:
+			return
+		case <-w.stop:
+			return
+		}
+	}
+}
