@@ -15,7 +15,6 @@ import (
 
 	// encoding/json's behaviour on the engine of encoding/json/v2: frames
 	// decode in about half the time (see api.DecodeClientFrame).
-	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/gorilla/websocket"
 
 	"github.com/dandanchat/dandan/api"
@@ -263,7 +262,7 @@ func (l *Live) readLoop(s *session) {
 				continue
 			}
 			var f api.ServerFrame
-			if err := jsonv1.Unmarshal(line, &f); err != nil {
+			if err := decodeFrame(line, &f); err != nil {
 				l.log.Warn("client: live: undecodable frame skipped", "server", s.server, "err", err, "len", len(line))
 				continue
 			}

@@ -1,0 +1,74 @@
+package client
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/dandanchat/dandan/api"
+	jsonv1 "github.com/go-json-experiment/json/v1"
+)
+
+var frameSeeds = []string{
+	`{"type":"ack","id":"c-1","ack":{"id":"c-1","room":"d-ab","seq":42,"ts":1763800000000}}`,
+	`{"type":"ack","id":"c-1","ack":{"id":"c-1","room":"d-ab","seq":42,"ts":1763800000000,"duplicate":true}}`,
+	`{"type":"event","event":{"room":"d-ab","seq":7,"type":"message","sender":"u-1","client_id":"c-9","ts":1763800000000,"text":"안녕 hello","reply_to":3}}`,
+	`{"type":"event","event":{"room":"g-1","seq":8,"type":"message.edited","sender":"u-1","ts":-5,"text":"x","target":7}}`,
+	`{"type":"event","event":{"room":"g-1","seq":9,"type":"member.joined","sender":"u-1","ts":1,"user":"u-2","name":"n","kind":"group","deleted":false}}`,
+	`{"type":"event","event":{"room":"g-1","seq":9,"type":"message","sender":"u-1","ts":1,"text":"a \"quoted\"\nline \u003cb\u003e"}}`,
+	`{"type":"event","event":{"room":"g-1","seq":9,"seq":10}}`,
+	`{"type":"event","event":{"Room":"g-1"}}`,
+	`{"type":"event","event":{"room":"g-1","seq":09}}`,
+	`{"type":"event","event":{"room":"g-1","seq":1e3}}`,
+	`{"type":"event","event":{"room":"g-1","seq":-1}}`,
+	`{"type":"room","room":{"id":"g-1","last_seq":4}}`,
+	`{"type":"error","id":"c-1","ref":"send","error":{"code":"forbidden","message":"no"}}`,
+	`{"type":"ack","id":"c-1"} `,
+	`{"type": "ack"}`,
+	`{"type":"ack","id":"\xff"}`,
+	`{"type":"ack","ack":null}`,
+	`{}`,
+	``,
+}
+
+func TestDecodeFrame(t *testing.T) {
+	for _, s := range frameSeeds {
+		var fast, full api.ServerFrame
+		ferr := decodeFrame([]byte(s), &fast)
+		werr := jsonv1.Unmarshal([]byte(s), &full)
+		if (ferr == nil) != (werr == nil) || ferr == nil && !reflect.DeepEqual(fast, full) {
+			t.Errorf("%s:\n decodeFrame %+v, %v\n json       %+v, %v", s, fast, ferr, full, werr)
+		}
+	}
+	// The server's usual frames take the fast path.
+	for _, s := range frameSeeds[:5] {
+		var f api.ServerFrame
+		if !fastFrame([]byte(s), &f) {
+			t.Errorf("%s: not read by the fast path", s)
+		}
+	}
+	var f api.ServerFrame
+	if fastFrame([]byte(frameSeeds[5]), &f) {
+		t.Errorf("a text with escapes was read by the fast path")
+	}
+}
+
+// FuzzFrame checks that whenever the fast path reads a frame, it reads it
+// exactly as the JSON decoder does.
+func FuzzFrame(f *testing.F) {
+	for _, s := range frameSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fast api.ServerFrame
+		if !fastFrame(b, &fast) {
+			return
+		}
+		var full api.ServerFrame
+		if err := jsonv1.Unmarshal(b, &full); err != nil {
+			t.Fatalf("%q: read by the fast path as %+v, but the JSON decoder fails: %v", b, fast, err)
+		}
+		if !reflect.DeepEqual(fast, full) {
+			t.Fatalf("%q:\n fast %+v\n json %+v", b, fast, full)
+		}
+	})
+}
