@@ -39,9 +39,8 @@ type Head struct {
 // returns the first event's stream sequence with dup set.
 //
 // It is the hottest call of a node, so it does by hand what
-// jetstream.PublishMsg does: one allocation for all header values, a pooled
-// timer instead of a context per call, and the acknowledgement read without
-// reflection (see parsePubAck).
+// jetstream.PublishMsg does: one allocation for all header values, and the
+// acknowledgement read without reflection (see parsePubAck).
 func (s *Store) Append(ctx context.Context, ev *api.Event, msgID string, expectLast uint64) (streamSeq uint64, dup bool, err error) {
 	body, err := json.Marshal(ev)
 	if err != nil {
@@ -76,34 +75,40 @@ func (s *Store) Append(ctx context.Context, ev *api.Event, msgID string, expectL
 	return seq, dup, nil
 }
 
-// Publish timing, as jetstream.PublishMsg has it: a stream electing a
-// leader has no responder for a moment, so "no responders" is retried.
+// Publish timing, as jetstream.PublishMsg has it: a call without a
+// deadline gets publishTimeout, and a stream electing a leader has no
+// responder for a moment, so "no responders" is tried again.
 const (
 	publishTimeout   = 5 * time.Second
 	publishRetryWait = 250 * time.Millisecond
 	publishRetries   = 2
 )
 
-// request sends m to its stream and waits for the answer, within ctx's
-// deadline and publishTimeout. No stream answering is
+// request sends m to its stream and waits for the answer until ctx is done
+// (or for publishTimeout if ctx has no deadline). No stream answering is
 // jetstream.ErrNoStreamResponse, as from jetstream.PublishMsg.
 func (s *Store) request(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
-	for try := 0; ; try++ {
-		timeout := publishTimeout
-		if dl, ok := ctx.Deadline(); ok {
-			timeout = min(timeout, time.Until(dl))
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if timeout <= 0 {
-			return nil, context.DeadlineExceeded
-		}
-		resp, err := s.nc.RequestMsg(m, timeout)
+	if ctx.Done() == nil {
+		// Nothing to cancel: a pooled timer instead of a context.
+		return s.requestTries(ctx, func() (*nats.Msg, error) { return s.nc.RequestMsg(m, publishTimeout) })
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
+	}
+	return s.requestTries(ctx, func() (*nats.Msg, error) { return s.nc.RequestMsgWithContext(ctx, m) })
+}
+
+// requestTries runs try, again after publishRetryWait while no stream
+// answers, at most publishRetries times more.
+func (s *Store) requestTries(ctx context.Context, try func() (*nats.Msg, error)) (*nats.Msg, error) {
+	for n := 0; ; n++ {
+		resp, err := try()
 		if !errors.Is(err, nats.ErrNoResponders) {
 			return resp, err
 		}
-		if try == publishRetries {
+		if n == publishRetries {
 			return nil, jetstream.ErrNoStreamResponse
 		}
 		select {
