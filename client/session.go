@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	// encoding/json's behaviour on the engine of encoding/json/v2: frames
-	// decode in about half the time (see api.DecodeClientFrame).
 	"github.com/gorilla/websocket"
 
 	"github.com/dandanchat/dandan/api"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"strings"
@@ -122,9 +123,16 @@ in-process node's figures include the client's own memory).`,
 		}
 		if memprofile != "" {
 			defer func() {
-				if pf, err := os.Create(memprofile); err == nil {
-					_ = pprof.Lookup("allocs").WriteTo(pf, 0)
-					_ = pf.Close()
+				runtime.GC() // the profile shows allocations up to the last GC
+				pf, err := os.Create(memprofile)
+				if err == nil {
+					err = pprof.Lookup("allocs").WriteTo(pf, 0)
+					if cerr := pf.Close(); err == nil {
+						err = cerr
+					}
+				}
+				if err != nil {
+					fmt.Fprintf(env.Stderr, "bench: memory profile: %v\n", err)
 				}
 			}()
 		}

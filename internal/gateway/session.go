@@ -500,8 +500,9 @@ func (s *session) push(it item) {
 	}
 	s.qmu.Unlock()
 	if start {
-		// The writer goroutine exists only while there is something to
-		// write, so an idle session costs one goroutine, not two.
+		// The writer runs only while there is something to write (on a
+		// worker kept a second for the next one), so an idle session costs
+		// one goroutine, not two.
 		s.g.work.run(s.drain)
 	}
 }

@@ -11,7 +11,9 @@ import (
 // workers end after their linger time and at once when stopped.
 func TestWorkersAreKept(t *testing.T) {
 	stop := make(chan struct{})
-	w := newWorkers(stop, 200*time.Millisecond)
+	// A long linger: a loaded machine must not end the worker between two
+	// functions of this first part.
+	w := newWorkers(stop, time.Minute)
 	for i := range 50 {
 		done := make(chan struct{})
 		f := func() { close(done) }
@@ -39,25 +41,28 @@ func TestWorkersAreKept(t *testing.T) {
 	}
 
 	// Idle workers end after linger.
+	short := newWorkers(stop, 100*time.Millisecond)
+	for range 3 {
+		short.run(func() {})
+	}
 	deadline := time.Now().Add(3 * time.Second)
+	for short.running.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := short.running.Load(); n != 0 {
+		t.Fatalf("%d workers still alive 3 s after their last function (linger 100 ms)", n)
+	}
+
+	// Stopping ends waiting workers at once (w's linger is a minute).
+	if w.running.Load() == 0 {
+		t.Fatal("no worker of w is waiting before stop")
+	}
+	close(stop)
+	deadline = time.Now().Add(2 * time.Second)
 	for w.running.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if n := w.running.Load(); n != 0 {
-		t.Fatalf("%d workers still alive 3 s after their last function (linger 200 ms)", n)
-	}
-
-	// Stopping ends waiting workers at once.
-	w2 := newWorkers(stop, time.Hour)
-	done := make(chan struct{})
-	w2.run(func() { close(done) })
-	<-done
-	close(stop)
-	deadline = time.Now().Add(2 * time.Second)
-	for w2.running.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := w2.running.Load(); n != 0 {
 		t.Fatalf("%d workers alive after stop", n)
 	}
 }

@@ -15,8 +15,9 @@ import (
 )
 
 // keepMax is the largest buffer given back to the pool: one grown by a rare
-// large message is left to the garbage collector.
-const keepMax = 64 << 10
+// large message is left to the garbage collector. Clients bundle sends up
+// to 32 KiB in one message, and a buffer grows past that by doubling.
+const keepMax = 128 << 10
 
 // Pool lends buffers to the readers of many connections. The zero value is
 // ready to use; it is safe for concurrent use.
