@@ -99,43 +99,11 @@ in-process node's figures include the client's own memory).`,
 				fmt.Fprintf(env.Stderr, "bench: warning: %d file descriptors allowed, about %d needed; some sessions will fail\n", n, need)
 			}
 		}
-		if cpuprofile != "" {
-			pf, err := os.Create(cpuprofile)
-			if err != nil {
-				return err
-			}
-			defer pf.Close()
-			if err := pprof.StartCPUProfile(pf); err != nil {
-				return err
-			}
-			defer pprof.StopCPUProfile()
+		stopProfiling, err := startProfiling(cpuprofile, tracefile, memprofile, env.Stderr)
+		if err != nil {
+			return err
 		}
-		if tracefile != "" {
-			tf, err := os.Create(tracefile)
-			if err != nil {
-				return err
-			}
-			defer tf.Close()
-			if err := trace.Start(tf); err != nil {
-				return err
-			}
-			defer trace.Stop()
-		}
-		if memprofile != "" {
-			defer func() {
-				runtime.GC() // the profile shows allocations up to the last GC
-				pf, err := os.Create(memprofile)
-				if err == nil {
-					err = pprof.Lookup("allocs").WriteTo(pf, 0)
-					if cerr := pf.Close(); err == nil {
-						err = cerr
-					}
-				}
-				if err != nil {
-					fmt.Fprintf(env.Stderr, "bench: memory profile: %v\n", err)
-				}
-			}()
-		}
+		defer stopProfiling()
 		var res interface{ WriteText(w io.Writer) error }
 		if idle.Conns > 0 {
 			idle.Targets, idle.Sync = cfg.Targets, cfg.Sync
@@ -160,4 +128,56 @@ in-process node's figures include the client's own memory).`,
 		return res.WriteText(env.Stdout)
 	}
 	return cmd
+}
+
+// startProfiling starts the profiles of the whole process asked for by
+// bench's hidden flags (a file name each; "" for none): a CPU profile and
+// an execution trace from now, and an allocation profile written when the
+// returned stop is called.
+func startProfiling(cpuFile, traceFile, memFile string, stderr io.Writer) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	start := func(name string, begin func(io.Writer) error, end func()) error {
+		if name == "" {
+			return nil
+		}
+		f, err := os.Create(name)
+		if err != nil {
+			return err
+		}
+		if err := begin(f); err != nil {
+			f.Close()
+			return err
+		}
+		stops = append(stops, func() { end(); f.Close() })
+		return nil
+	}
+	if err := start(cpuFile, pprof.StartCPUProfile, pprof.StopCPUProfile); err != nil {
+		stop()
+		return nil, err
+	}
+	if err := start(traceFile, trace.Start, trace.Stop); err != nil {
+		stop()
+		return nil, err
+	}
+	if memFile != "" {
+		stops = append(stops, func() {
+			runtime.GC() // the profile shows allocations up to the last GC
+			f, err := os.Create(memFile)
+			if err == nil {
+				err = pprof.Lookup("allocs").WriteTo(f, 0)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: memory profile: %v\n", err)
+			}
+		})
+	}
+	return stop, nil
 }
