@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,6 +75,22 @@ func (ix *Index) Start(ctx context.Context) error {
 			cancel()
 			return err
 		}
+	}
+	if ix.remembers() {
+		ix.wg.Add(1)
+		go func() {
+			defer ix.wg.Done()
+			t := time.NewTicker(idSweep)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case now := <-t.C:
+					ix.sweepIDs(now)
+				}
+			}
+		}()
 	}
 	go func() {
 		pending.Wait()
@@ -305,7 +322,7 @@ func (ix *Index) apply(m jetstream.Msg) (applied, bool) {
 	}
 	ev := applied{room: subj[i+1:], seq: seq, streamSeq: md.Sequence.Stream}
 	ev.fresh = ix.applyEvent(ev.room, seq, h.Get(store.HeaderType), h.Get(store.HeaderSender),
-		h.Get(store.HeaderTarget), ev.streamSeq)
+		h.Get(store.HeaderTarget), ev.streamSeq, h.Get(jetstream.MsgIDHeader), md.Timestamp.Unix())
 	return ev, true
 }
 
@@ -335,9 +352,10 @@ func (ix *Index) emit(ev Event) {
 	}
 }
 
-// applyEvent indexes room's event seq, stored at streamSeq, and reports
-// whether it was the room's next event (and so new to the index).
-func (ix *Index) applyEvent(room string, seq uint64, typ, sender, target string, streamSeq uint64) bool {
+// applyEvent indexes room's event seq, stored at streamSeq at Unix second at
+// with message id msgID, and reports whether it was the room's next event
+// (and so new to the index).
+func (ix *Index) applyEvent(room string, seq uint64, typ, sender, target string, streamSeq uint64, msgID string, at int64) bool {
 	r := ix.roomFor(room, true)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -367,6 +385,9 @@ func (ix *Index) applyEvent(room string, seq uint64, typ, sender, target string,
 			}
 			r.deleted[t] = struct{}{}
 		}
+	}
+	if msgID != "" && ix.remembers() {
+		r.ids.add(maphash.String(ix.seed, msgID), seq, at, ix.idEvents, ix.idAge)
 	}
 	r.sseq = append(r.sseq, streamSeq)
 	r.msgs = append(r.msgs, count)

@@ -16,6 +16,7 @@ package index
 
 import (
 	"context"
+	"hash/maphash"
 	"log/slog"
 	"sort"
 	"sync"
@@ -54,6 +55,10 @@ type Index struct {
 
 	membersRev atomic.Uint64 // the last members-bucket revision applied
 
+	seed     maphash.Seed // hashes message ids (ids.go)
+	idEvents int          // message ids kept per room beyond idAge
+	idAge    time.Duration
+
 	ready     chan struct{}
 	readyOnce sync.Once
 	stop      func()
@@ -69,6 +74,7 @@ type room struct {
 	msgs    []uint32            // msgs[i] = number of message events among seqs 1..i+1
 	lastOwn map[string]uint64   // user → seq of their last message
 	deleted map[uint64]struct{} // seqs of deleted messages
+	ids     idWindow            // message ids of recent events, to recognise resends
 }
 
 // New returns an index over st, reading through js (nil: the store's own
@@ -84,6 +90,9 @@ func New(st *store.Store, js jetstream.JetStream, log *slog.Logger) *Index {
 		rooms:     make(map[string]*room),
 		userRooms: make(map[string]map[string]struct{}),
 		ready:     make(chan struct{}),
+		seed:      maphash.MakeSeed(),
+		idEvents:  DefaultIDEvents,
+		idAge:     DefaultIDAge,
 	}
 }
 

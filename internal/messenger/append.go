@@ -31,6 +31,28 @@ type head struct {
 	// through another node it forwarded the append to: reads here wait for
 	// the read model to show it, so a client reads its own writes.
 	acked atomic.Uint64
+
+	// Every event after ownFrom up to Head.Seq was appended by this node;
+	// own holds those with a message id the read model may not show yet,
+	// oldest first. With the read model (which holds the rest) they let a
+	// resend be recognised against every event up to the head it is
+	// compare-and-set appended after: nothing it could repeat is missed.
+	ownFrom uint64
+	own     []ownAppend
+}
+
+// ownAppend is one of this node's appends with a message id.
+type ownAppend struct {
+	msgID string
+	seq   uint64
+	time  int64
+}
+
+// setHead makes hd the head, loaded from the store or the read model.
+func (h *head) setHead(hd store.Head) {
+	h.Head = hd
+	h.seq.Store(hd.Seq)
+	h.ownFrom, h.own = hd.Seq, h.own[:0]
 }
 
 // ack records that this node acknowledged seq of room.
@@ -86,9 +108,75 @@ func (s *Service) catchUpHead(h *head, room string) bool {
 	if !ok {
 		return false
 	}
-	h.Head = store.Head{Seq: last, StreamSeq: sseq}
-	h.seq.Store(last)
+	h.setHead(store.Head{Seq: last, StreamSeq: sseq})
 	return true
+}
+
+// Bounds of recognising a resend before appending it.
+const (
+	// maxOwn bounds a room's own appends the read model does not show yet;
+	// past it, an append waits for the read model.
+	maxOwn = 4096
+	// dedupWait bounds that wait, and the wait for the read model to show
+	// a head loaded from the store; a read model that lags longer makes
+	// the send fail as retryable rather than risk storing a duplicate.
+	dedupWait = 2 * time.Second
+)
+
+// errLagging answers a send while this node's read model lags too far
+// behind the room to recognise a resend.
+var errLagging = &api.Error{Code: api.CodeUnavailable, Message: "the room is catching up, retry", RetryAfterMS: 500}
+
+// firstAck returns the ack of the event of h's room already stored with ev's
+// message id, or nil if there is none up to h's head. h.mu is held.
+func (s *Service) firstAck(ctx context.Context, h *head, ev *api.Event, msgID string) (*api.Ack, error) {
+	indexed := s.ix.LastSeq(ev.Room)
+	if len(h.own) > maxOwn {
+		wctx, cancel := context.WithTimeout(ctx, dedupWait)
+		s.ix.WaitSeq(wctx, ev.Room, h.own[len(h.own)-maxOwn].seq)
+		cancel()
+		indexed = s.ix.LastSeq(ev.Room)
+	}
+	n := 0
+	for n < len(h.own) && h.own[n].seq <= indexed {
+		n++
+	}
+	h.own = append(h.own[:0], h.own[n:]...)
+	if len(h.own) > maxOwn {
+		return nil, errLagging
+	}
+	for _, o := range h.own {
+		if o.msgID == msgID {
+			return &api.Ack{ID: ev.ClientID, Room: ev.Room, Seq: o.seq, Time: o.time, Duplicate: true}, nil
+		}
+	}
+	if indexed < h.ownFrom {
+		wctx, cancel := context.WithTimeout(ctx, dedupWait)
+		_, ok := s.ix.WaitSeq(wctx, ev.Room, h.ownFrom)
+		cancel()
+		if !ok {
+			if ctx.Err() != nil {
+				return nil, s.unavailable("recognise resend", ctx.Err())
+			}
+			return nil, errLagging
+		}
+	}
+	seq, ok := s.ix.FindID(ev.Room, msgID)
+	if !ok {
+		return nil, nil
+	}
+	sseq, ok := s.ix.StreamSeq(ev.Room, seq)
+	if !ok {
+		return nil, nil
+	}
+	first, err := s.st.EventAt(ctx, ev.Room, sseq)
+	if err != nil {
+		return nil, s.unavailable("read duplicate", err)
+	}
+	if first.Sender != ev.Sender || first.ClientID != ev.ClientID {
+		return nil, nil // another id that hashes alike
+	}
+	return &api.Ack{ID: ev.ClientID, Room: ev.Room, Seq: first.Seq, Time: first.Time, Duplicate: true}, nil
 }
 
 // maxAppendAttempts bounds the compare-and-set retries of one append.
@@ -113,8 +201,13 @@ func (s *Service) append(ctx context.Context, ev *api.Event) (*api.Ack, error) {
 			if err != nil {
 				return nil, s.unavailable("load head", err)
 			}
-			h.Head, h.loaded = hd, true
-			h.seq.Store(hd.Seq)
+			h.setHead(hd)
+			h.loaded = true
+		}
+		if msgID != "" {
+			if ack, err := s.firstAck(ctx, h, ev, msgID); ack != nil || err != nil {
+				return ack, err
+			}
 		}
 		ev.Seq = h.Seq + 1
 		ev.Time = s.now()
@@ -157,6 +250,9 @@ func (s *Service) append(ctx context.Context, ev *api.Event) (*api.Ack, error) {
 		}
 		h.Head = store.Head{Seq: ev.Seq, StreamSeq: sseq}
 		h.seq.Store(ev.Seq)
+		if msgID != "" {
+			h.own = append(h.own, ownAppend{msgID: msgID, seq: ev.Seq, time: ev.Time})
+		}
 		return &api.Ack{ID: ev.ClientID, Room: ev.Room, Seq: ev.Seq, Time: ev.Time}, nil
 	}
 	return nil, ErrRoomBusy

@@ -125,6 +125,7 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.index = index.New(n.store, ixJS, n.log)
+	n.index.RememberIDs(index.DefaultIDEvents, cfg.DuplicateWindow)
 	pw := auth.DefaultParams()
 	if cfg.PasswordHash == "fast" {
 		pw = auth.FastParams()

@@ -33,8 +33,19 @@ type Options struct {
 	Partitions      int
 	Replicas        int
 	DuplicateWindow time.Duration
-	Placement       *jetstream.Placement // nil on a single node
+	// StreamDuplicateWindow is JetStream's own message-id window on the room
+	// streams; 0 means min(DuplicateWindow, the StreamDuplicateWindow const).
+	StreamDuplicateWindow time.Duration
+	Placement             *jetstream.Placement // nil on a single node
 }
+
+// StreamDuplicateWindow caps JetStream's own message-id window on the room
+// streams. It keeps a string and an entry per message on the heap, which the
+// garbage collector traces: at thousands of messages a second, two minutes'
+// worth made every collection slow. The read model recognises resends for
+// longer in pointer-free memory (see internal/index); this short window is a
+// second line behind it.
+const StreamDuplicateWindow = 10 * time.Second
 
 // Store gives typed access to the streams and buckets.
 type Store struct {
@@ -90,6 +101,9 @@ func Open(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, o Options)
 	}
 	if o.DuplicateWindow <= 0 {
 		o.DuplicateWindow = 2 * time.Minute
+	}
+	if o.StreamDuplicateWindow <= 0 {
+		o.StreamDuplicateWindow = min(o.DuplicateWindow, StreamDuplicateWindow)
 	}
 	s := &Store{nc: nc, js: js, replicas: o.Replicas}
 	kv := func(name string, history uint8) (jetstream.KeyValue, error) {
@@ -166,7 +180,7 @@ func Open(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, o Options)
 			Replicas:    o.Replicas,
 			Placement:   o.Placement,
 			Retention:   jetstream.LimitsPolicy,
-			Duplicates:  o.DuplicateWindow,
+			Duplicates:  o.StreamDuplicateWindow,
 			MaxMsgSize:  256 << 10,
 			AllowDirect: true,
 			DenyDelete:  true,

@@ -1,0 +1,48 @@
+package index
+
+import (
+	"testing"
+	"time"
+)
+
+// An id is forgotten only once it is both older than the age and not among
+// the room's last events; a later id hashing alike takes over its hash.
+func TestIDWindow(t *testing.T) {
+	var w idWindow
+	const events, age = 3, 10 * time.Second
+	for seq := uint64(1); seq <= 5; seq++ { // all at t=100: none old enough to forget
+		w.add(seq*1000, seq, 100, events, age)
+	}
+	if w.len() != 5 {
+		t.Fatalf("kept %d ids, want all 5 (none older than the age)", w.len())
+	}
+	w.add(6000, 6, 111, events, age) // 1..5 now older than 10 s: keep the last 3
+	if w.len() != events {
+		t.Fatalf("kept %d ids, want the last %d", w.len(), events)
+	}
+	for seq := uint64(1); seq <= 6; seq++ {
+		got, ok := w.bySum[seq*1000]
+		if want := seq >= 4; ok != want || (ok && got != seq) {
+			t.Errorf("id of seq %d: found %v (seq %d), want found %v", seq, ok, got, want)
+		}
+	}
+
+	// Seq 7 hashes like seq 5: it takes the hash over, and forgetting seq 5
+	// later must not forget seq 7.
+	w.add(5000, 7, 111, events, age)
+	for seq := uint64(8); seq <= 9; seq++ {
+		w.add(seq*1000, seq, 200, events, age)
+	}
+	if got, ok := w.bySum[5000]; !ok || got != 7 {
+		t.Fatalf("hash shared by seqs 5 and 7 = %d, %v; want 7", got, ok)
+	}
+
+	// Many adds reuse the queue's front instead of growing it.
+	for seq := uint64(10); seq < 10_000; seq++ {
+		w.add(seq<<20, seq, 1000+int64(seq), events, age)
+	}
+	if w.len() != 11 || len(w.bySum) != 11 || cap(w.queue) > 1024 {
+		t.Fatalf("after 10,000 ids one a second: %d queued, %d hashes, capacity %d; want 11, 11 and a bounded queue",
+			w.len(), len(w.bySum), cap(w.queue))
+	}
+}

@@ -1,0 +1,169 @@
+package messenger
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/dandanchat/dandan/api"
+	"github.com/dandanchat/dandan/internal/auth"
+	"github.com/dandanchat/dandan/internal/broker"
+	"github.com/dandanchat/dandan/internal/index"
+	"github.com/dandanchat/dandan/internal/store"
+)
+
+// streamWindow is JetStream's message-id window in these tests: its
+// minimum, so that a resend can come after it has forgotten.
+const streamWindow = 100 * time.Millisecond
+
+// newService starts a broker, a store whose streams forget message ids after
+// streamWindow, and a Service whose read model remembers them for events
+// and age (both 0: not at all).
+func newService(t *testing.T, events int, age time.Duration) (*Service, *store.Store) {
+	t.Helper()
+	b, err := broker.Start(broker.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Shutdown)
+	st, err := store.Open(context.Background(), b.JetStream(), b.Conn(),
+		store.Options{Partitions: 2, StreamDuplicateWindow: streamWindow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startService(t, st, events, age), st
+}
+
+// startService starts a read model over st (replaying it) and a Service.
+func startService(t *testing.T, st *store.Store, events int, age time.Duration) *Service {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	ix := index.New(st, nil, log)
+	ix.RememberIDs(events, age)
+	if err := ix.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ix.Stop)
+	select {
+	case <-ix.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("read model not ready")
+	}
+	return New(st, ix, st.Conn(), Config{Password: auth.FastParams()}, log)
+}
+
+// directRoom signs up two users and returns the first one and their room.
+func directRoom(t *testing.T, s *Service) (Caller, string) {
+	t.Helper()
+	ctx := context.Background()
+	var callers []Caller
+	for _, h := range []string{"alice", "bob"} {
+		sess, err := s.SignUp(ctx, api.SignUpRequest{Handle: h, Password: "correct horse battery"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		callers = append(callers, Caller{User: sess.User.ID, Device: sess.Device.ID})
+	}
+	room, err := s.CreateDirect(ctx, callers[0], "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return callers[0], room.ID
+}
+
+// copies counts the events of room stored with client id id.
+func copies(t *testing.T, s *Service, c Caller, room, id string) int {
+	t.Helper()
+	page, err := s.History(context.Background(), c, room, 0, 0, api.MaxPageLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range page.Events {
+		if e.ClientID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// A resend that comes after JetStream's own window has forgotten its id is
+// recognised by the read model: through this Service, and through a new one
+// (a restarted node) that rebuilt its read model from the streams.
+func TestResendAfterStreamWindow(t *testing.T) {
+	s, st := newService(t, index.DefaultIDEvents, time.Minute)
+	alice, room := directRoom(t, s)
+	ctx := context.Background()
+	first, err := s.Send(ctx, alice, room, api.SendRequest{ID: "m-1", Text: "hello"})
+	if err != nil || first.Duplicate {
+		t.Fatalf("first send: %+v, %v", first, err)
+	}
+	for i := range 3 { // later events, so that the head has moved on
+		if _, err := s.Send(ctx, alice, room, api.SendRequest{ID: "later-" + string(rune('a'+i)), Text: "more"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(3 * streamWindow)
+
+	again, err := s.Send(ctx, alice, room, api.SendRequest{ID: "m-1", Text: "hello"})
+	if err != nil || !again.Duplicate || again.Seq != first.Seq || again.Time != first.Time {
+		t.Fatalf("resend: %+v, %v; want the first ack %+v marked duplicate", again, err, first)
+	}
+	restarted := startService(t, st, index.DefaultIDEvents, time.Minute)
+	again, err = restarted.Send(ctx, alice, room, api.SendRequest{ID: "m-1", Text: "hello"})
+	if err != nil || !again.Duplicate || again.Seq != first.Seq {
+		t.Fatalf("resend after a restart: %+v, %v; want seq %d marked duplicate", again, err, first.Seq)
+	}
+	if n := copies(t, s, alice, room, "m-1"); n != 1 {
+		t.Fatalf("m-1 stored %d times", n)
+	}
+	// Another sender's message with the same client id is not a resend.
+	bob := Caller{User: s.ix.MemberIDs(room)[0]}
+	if bob.User == alice.User {
+		bob.User = s.ix.MemberIDs(room)[1]
+	}
+	other, err := s.Send(ctx, bob, room, api.SendRequest{ID: "m-1", Text: "mine"})
+	if err != nil || other.Duplicate {
+		t.Fatalf("bob's m-1: %+v, %v", other, err)
+	}
+}
+
+// Without the read model's memory, the same resend is stored twice: the
+// test above depends on it, not on JetStream's window.
+func TestResendAfterStreamWindowWithoutReadModel(t *testing.T) {
+	s, _ := newService(t, 0, 0)
+	alice, room := directRoom(t, s)
+	ctx := context.Background()
+	if _, err := s.Send(ctx, alice, room, api.SendRequest{ID: "m-1", Text: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * streamWindow)
+	again, err := s.Send(ctx, alice, room, api.SendRequest{ID: "m-1", Text: "hello"})
+	if err != nil || again.Duplicate {
+		t.Fatalf("resend: %+v, %v; want a new event", again, err)
+	}
+	if n := copies(t, s, alice, room, "m-1"); n != 2 {
+		t.Fatalf("m-1 stored %d times, want 2 (the read model remembers nothing)", n)
+	}
+}
+
+// Resends that come while the read model has not yet shown the original
+// (this node's own recent appends) are recognised too, with JetStream's
+// window already past.
+func TestResendRightAfterSend(t *testing.T) {
+	s, _ := newService(t, index.DefaultIDEvents, time.Minute)
+	alice, room := directRoom(t, s)
+	ctx := context.Background()
+	for i := range 50 {
+		id := "burst-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		a, err := s.Send(ctx, alice, room, api.SendRequest{ID: id, Text: "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.Send(ctx, alice, room, api.SendRequest{ID: id, Text: "x"})
+		if err != nil || !b.Duplicate || b.Seq != a.Seq || b.Time != a.Time {
+			t.Fatalf("resend of %s: %+v, %v; want %+v", id, b, err, a)
+		}
+	}
+}
