@@ -27,6 +27,7 @@ func newBench(env Env) *cobra.Command {
 		asJSON     bool
 		cpuprofile string
 		memprofile string
+		memAfter   time.Duration
 		tracefile  string
 	)
 	cmd := &cobra.Command{
@@ -73,6 +74,8 @@ in-process node's figures include the client's own memory).`,
 	_ = f.MarkHidden("cpuprofile")
 	f.StringVar(&memprofile, "memprofile", "", "write an allocation profile of the whole process to this file at the end")
 	_ = f.MarkHidden("memprofile")
+	f.DurationVar(&memAfter, "memprofile-after", 0, "write the allocation profile this long after the start instead (an in-process node's heap is gone at the end)")
+	_ = f.MarkHidden("memprofile-after")
 	f.StringVar(&tracefile, "trace", "", "write an execution trace of the whole process to this file")
 	_ = f.MarkHidden("trace")
 
@@ -99,7 +102,7 @@ in-process node's figures include the client's own memory).`,
 				fmt.Fprintf(env.Stderr, "bench: warning: %d file descriptors allowed, about %d needed; some sessions will fail\n", n, need)
 			}
 		}
-		stopProfiling, err := startProfiling(cpuprofile, tracefile, memprofile, env.Stderr)
+		stopProfiling, err := startProfiling(cpuprofile, tracefile, memprofile, memAfter, env.Stderr)
 		if err != nil {
 			return err
 		}
@@ -132,9 +135,9 @@ in-process node's figures include the client's own memory).`,
 
 // startProfiling starts the profiles of the whole process asked for by
 // bench's hidden flags (a file name each; "" for none): a CPU profile and
-// an execution trace from now, and an allocation profile written when the
-// returned stop is called.
-func startProfiling(cpuFile, traceFile, memFile string, stderr io.Writer) (stop func(), err error) {
+// an execution trace from now, and an allocation profile written memAfter
+// from now or, if that is 0, when the returned stop is called.
+func startProfiling(cpuFile, traceFile, memFile string, memAfter time.Duration, stderr io.Writer) (stop func(), err error) {
 	var stops []func()
 	stop = func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -165,7 +168,7 @@ func startProfiling(cpuFile, traceFile, memFile string, stderr io.Writer) (stop 
 		return nil, err
 	}
 	if memFile != "" {
-		stops = append(stops, func() {
+		write := func() {
 			runtime.GC() // the profile shows allocations up to the last GC
 			f, err := os.Create(memFile)
 			if err == nil {
@@ -177,7 +180,13 @@ func startProfiling(cpuFile, traceFile, memFile string, stderr io.Writer) (stop 
 			if err != nil {
 				fmt.Fprintf(stderr, "bench: memory profile: %v\n", err)
 			}
-		})
+		}
+		if memAfter > 0 {
+			t := time.AfterFunc(memAfter, write)
+			stops = append(stops, func() { t.Stop() })
+		} else {
+			stops = append(stops, write)
+		}
 	}
 	return stop, nil
 }

@@ -32,7 +32,7 @@ func options() []option {
 		{name: "tls-key", help: "TLS private key file (PEM); needs --tls-cert", field: func(c *Config) any { return &c.TLSKey }},
 		{name: "max-room-members", help: "most members a room may have (2-1000000)", field: func(c *Config) any { return &c.MaxRoomMembers }},
 		{name: "partitions", help: "message stream partitions (1-1024); only used when the data directory is new", field: func(c *Config) any { return &c.Partitions }},
-		{name: "duplicate-window", help: "how long a client message id is remembered to drop resends (10s-24h)", field: func(c *Config) any { return &c.DuplicateWindow }},
+		{name: "duplicate-window", help: "how long at least a client message id is remembered to drop resends (10s-24h)", field: func(c *Config) any { return &c.DuplicateWindow }},
 		{name: "send-rate", help: "messages per second per device (0 = unlimited)", field: func(c *Config) any { return &c.SendRate }},
 		{name: "send-burst", help: "messages a device may send at once", field: func(c *Config) any { return &c.SendBurst }},
 		{name: "auth-rate", help: "sign-up and sign-in requests per second per client address (0 = unlimited)", field: func(c *Config) any { return &c.AuthRate }},

@@ -16,7 +16,7 @@ import (
 
 // DefaultIDEvents and DefaultIDAge are what RememberIDs defaults to.
 const (
-	DefaultIDEvents = 10_000
+	DefaultIDEvents = 1_000
 	DefaultIDAge    = 2 * time.Minute
 )
 
@@ -69,6 +69,7 @@ func (ix *Index) sweepIDs(now time.Time) {
 // idWindow is one room's remembered message ids, oldest first.
 type idWindow struct {
 	bySum map[uint64]uint64 // hash of the message id → room seq
+	peak  int               // most entries bySum held since it was made
 	queue []idEntry         // queue[head:] in seq order
 	head  int
 }
@@ -85,6 +86,7 @@ func (w *idWindow) add(sum, seq uint64, at int64, events int, age time.Duration)
 		w.bySum = make(map[uint64]uint64)
 	}
 	w.bySum[sum] = seq
+	w.peak = max(w.peak, len(w.bySum))
 	w.queue = append(w.queue, idEntry{sum: sum, seq: seq, at: at})
 	w.forget(at-int64(age/time.Second), events)
 }
@@ -99,11 +101,23 @@ func (w *idWindow) forget(cutoff int64, events int) {
 		}
 		w.head++
 	}
-	// Reuse the queue's front once half of it is spent.
+	// Reuse the queue's front once half of it is spent, and give memory
+	// back after a burst: a map never shrinks, so a quarter-full one is
+	// made anew, and so is a queue with three quarters unused.
 	if w.head > 64 && w.head > len(w.queue)/2 {
 		n := copy(w.queue, w.queue[w.head:])
 		clear(w.queue[n:])
 		w.queue, w.head = w.queue[:n], 0
+		if n < cap(w.queue)/4 {
+			w.queue = append(make([]idEntry, 0, 2*n), w.queue...)
+		}
+	}
+	if w.peak > 1024 && len(w.bySum) < w.peak/4 {
+		m := make(map[uint64]uint64, len(w.bySum))
+		for k, v := range w.bySum {
+			m[k] = v
+		}
+		w.bySum, w.peak = m, len(m)
 	}
 }
 

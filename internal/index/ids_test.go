@@ -1,6 +1,7 @@
 package index
 
 import (
+	"runtime"
 	"testing"
 	"time"
 )
@@ -44,5 +45,42 @@ func TestIDWindow(t *testing.T) {
 	if w.len() != 11 || len(w.bySum) != 11 || cap(w.queue) > 1024 {
 		t.Fatalf("after 10,000 ids one a second: %d queued, %d hashes, capacity %d; want 11, 11 and a bounded queue",
 			w.len(), len(w.bySum), cap(w.queue))
+	}
+}
+
+// After a burst, a room's memory for ids shrinks back.
+func TestIDWindowShrinksAfterBurst(t *testing.T) {
+	var w idWindow
+	const events, age = 10, 10 * time.Second
+	for seq := uint64(1); seq <= 100_000; seq++ {
+		w.add(seq, seq, 100, events, age)
+	}
+	for seq := uint64(100_001); seq <= 100_200; seq++ { // a minute later: the burst is old
+		w.add(seq, seq, 160, events, age)
+	}
+	if w.len() != 200 || len(w.bySum) != 200 {
+		t.Fatalf("kept %d ids (%d hashes), want the 200 young ones", w.len(), len(w.bySum))
+	}
+	if w.peak > 1024 || cap(w.queue) > 4096 {
+		t.Fatalf("after the burst: map made for %d, queue capacity %d; want both small again", w.peak, cap(w.queue))
+	}
+}
+
+// BenchmarkIDWindow reports the memory a remembered id costs: a room
+// remembering its last 1,000,000 ids.
+func BenchmarkIDWindow(b *testing.B) {
+	const n = 1_000_000
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		var w idWindow
+		for seq := uint64(1); seq <= n; seq++ {
+			w.add(seq*0x9E3779B97F4A7C15, seq, 100, n, time.Minute)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/id")
+		runtime.KeepAlive(&w)
 	}
 }
