@@ -53,8 +53,8 @@ func startService(t *testing.T, st *store.Store, events int, age time.Duration) 
 	return New(st, ix, st.Conn(), Config{Password: auth.FastParams()}, log)
 }
 
-// directRoom signs up two users and returns the first one and their room.
-func directRoom(t *testing.T, s *Service) (Caller, string) {
+// directRoom signs up two users and returns them and their room.
+func directRoom(t *testing.T, s *Service) (alice, bob Caller, room string) {
 	t.Helper()
 	ctx := context.Background()
 	var callers []Caller
@@ -65,11 +65,11 @@ func directRoom(t *testing.T, s *Service) (Caller, string) {
 		}
 		callers = append(callers, Caller{User: sess.User.ID, Device: sess.Device.ID})
 	}
-	room, err := s.CreateDirect(ctx, callers[0], "bob")
+	r, err := s.CreateDirect(ctx, callers[0], "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return callers[0], room.ID
+	return callers[0], callers[1], r.ID
 }
 
 // copies counts the events of room stored with client id id.
@@ -93,7 +93,7 @@ func copies(t *testing.T, s *Service, c Caller, room, id string) int {
 // (a restarted node) that rebuilt its read model from the streams.
 func TestResendAfterStreamWindow(t *testing.T) {
 	s, st := newService(t, index.DefaultIDEvents, time.Minute)
-	alice, room := directRoom(t, s)
+	alice, bob, room := directRoom(t, s)
 	ctx := context.Background()
 	first, err := s.Send(ctx, alice, room, api.SendRequest{ID: "m-1", Text: "hello"})
 	if err != nil || first.Duplicate {
@@ -119,10 +119,6 @@ func TestResendAfterStreamWindow(t *testing.T) {
 		t.Fatalf("m-1 stored %d times", n)
 	}
 	// Another sender's message with the same client id is not a resend.
-	bob := Caller{User: s.ix.MemberIDs(room)[0]}
-	if bob.User == alice.User {
-		bob.User = s.ix.MemberIDs(room)[1]
-	}
 	other, err := s.Send(ctx, bob, room, api.SendRequest{ID: "m-1", Text: "mine"})
 	if err != nil || other.Duplicate {
 		t.Fatalf("bob's m-1: %+v, %v", other, err)
@@ -133,7 +129,7 @@ func TestResendAfterStreamWindow(t *testing.T) {
 // test above depends on it, not on JetStream's window.
 func TestResendAfterStreamWindowWithoutReadModel(t *testing.T) {
 	s, _ := newService(t, 0, 0)
-	alice, room := directRoom(t, s)
+	alice, _, room := directRoom(t, s)
 	ctx := context.Background()
 	if _, err := s.Send(ctx, alice, room, api.SendRequest{ID: "m-1", Text: "hello"}); err != nil {
 		t.Fatal(err)
@@ -153,7 +149,7 @@ func TestResendAfterStreamWindowWithoutReadModel(t *testing.T) {
 // window already past.
 func TestResendRightAfterSend(t *testing.T) {
 	s, _ := newService(t, index.DefaultIDEvents, time.Minute)
-	alice, room := directRoom(t, s)
+	alice, _, room := directRoom(t, s)
 	ctx := context.Background()
 	for i := range 50 {
 		id := "burst-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
