@@ -136,7 +136,7 @@ in-process node's figures include the client's own memory).`,
 // startProfiling starts the profiles of the whole process asked for by
 // bench's hidden flags (a file name each; "" for none): a CPU profile and
 // an execution trace from now, and an allocation profile written memAfter
-// from now or, if that is 0, when the returned stop is called.
+// from now or, if that is 0 or later, when the returned stop is called.
 func startProfiling(cpuFile, traceFile, memFile string, memAfter time.Duration, stderr io.Writer) (stop func(), err error) {
 	var stops []func()
 	stop = func() {
@@ -183,7 +183,11 @@ func startProfiling(cpuFile, traceFile, memFile string, memAfter time.Duration, 
 		}
 		if memAfter > 0 {
 			t := time.AfterFunc(memAfter, write)
-			stops = append(stops, func() { t.Stop() })
+			stops = append(stops, func() {
+				if t.Stop() { // the run ended first
+					write()
+				}
+			})
 		} else {
 			stops = append(stops, write)
 		}

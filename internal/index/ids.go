@@ -16,7 +16,7 @@ import (
 
 // DefaultIDEvents and DefaultIDAge are what RememberIDs defaults to.
 const (
-	DefaultIDEvents = 1_000
+	DefaultIDEvents = 100
 	DefaultIDAge    = 2 * time.Minute
 )
 
@@ -43,6 +43,9 @@ func (ix *Index) FindID(roomID, msgID string) (uint64, bool) {
 }
 
 func (ix *Index) remembers() bool { return ix.idEvents > 0 || ix.idAge > 0 }
+
+// RemembersIDs reports whether FindID can find anything.
+func (ix *Index) RemembersIDs() bool { return ix.remembers() }
 
 // idSweep is how often rooms that went quiet forget their expired ids
 // (a busy room forgets as it goes).

@@ -84,3 +84,22 @@ func BenchmarkIDWindow(b *testing.B) {
 		runtime.KeepAlive(&w)
 	}
 }
+
+// The sweep makes a room that went quiet forget its expired ids beyond the
+// last few, and leaves young ones alone.
+func TestSweepIDs(t *testing.T) {
+	ix := &Index{rooms: map[string]*room{}, idEvents: 2, idAge: time.Minute}
+	quiet, busy := &room{}, &room{}
+	ix.rooms["quiet"], ix.rooms["busy"] = quiet, busy
+	for seq := uint64(1); seq <= 5; seq++ {
+		quiet.ids.add(seq, seq, 1000, ix.idEvents, ix.idAge)
+		busy.ids.add(seq, seq, 1050, ix.idEvents, ix.idAge)
+	}
+	ix.sweepIDs(time.Unix(1100, 0)) // quiet's ids are 100 s old, busy's 50 s
+	if quiet.ids.len() != 2 || busy.ids.len() != 5 {
+		t.Fatalf("after the sweep: quiet keeps %d ids, busy %d; want 2 and 5", quiet.ids.len(), busy.ids.len())
+	}
+	if _, ok := quiet.ids.bySum[5]; !ok {
+		t.Fatal("the quiet room forgot its newest id")
+	}
+}

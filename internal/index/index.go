@@ -100,6 +100,16 @@ func New(st *store.Store, js jetstream.JetStream, log *slog.Logger) *Index {
 // when Start was called.
 func (ix *Index) Ready() <-chan struct{} { return ix.ready }
 
+// IsReady reports whether Ready is closed.
+func (ix *Index) IsReady() bool {
+	select {
+	case <-ix.ready:
+		return true
+	default:
+		return false
+	}
+}
+
 // Watch registers f to be called (synchronously, in order) for every
 // membership change applied after replay. f must not block.
 func (ix *Index) Watch(f func(MembershipChange)) {

@@ -43,15 +43,18 @@ type head struct {
 
 // ownAppend is one of this node's appends with a message id.
 type ownAppend struct {
-	msgID string
-	seq   uint64
-	time  int64
+	msgID  string
+	typ    string
+	seq    uint64
+	target uint64
+	time   int64
 }
 
 // setHead makes hd the head, loaded from the store or the read model.
 func (h *head) setHead(hd store.Head) {
 	h.Head = hd
 	h.seq.Store(hd.Seq)
+	clear(h.own)
 	h.ownFrom, h.own = hd.Seq, h.own[:0]
 }
 
@@ -123,9 +126,15 @@ const (
 	dedupWait = 2 * time.Second
 )
 
-// errLagging answers a send while this node's read model lags too far
-// behind the room to recognise a resend.
-var errLagging = &api.Error{Code: api.CodeUnavailable, Message: "the room is catching up, retry", RetryAfterMS: 500}
+var (
+	// errLagging answers a send while this node's read model lags too far
+	// behind the room to recognise a resend. A node forwarding the send
+	// here appends it itself instead (its read model may be current).
+	errLagging = &api.Error{Code: api.CodeUnavailable, Message: "the room is catching up, retry", RetryAfterMS: 500}
+	// errIDReused answers a send whose client id the sender already used
+	// for a different event of the room.
+	errIDReused = api.Errorf(api.CodeConflict, "this message id was already used for another event")
+)
 
 // firstAck returns the ack of the event of h's room already stored with ev's
 // message id, or nil if there is none up to h's head. h.mu is held.
@@ -141,14 +150,21 @@ func (s *Service) firstAck(ctx context.Context, h *head, ev *api.Event, msgID st
 	for n < len(h.own) && h.own[n].seq <= indexed {
 		n++
 	}
-	h.own = append(h.own[:0], h.own[n:]...)
+	if n > 0 {
+		kept := copy(h.own, h.own[n:])
+		clear(h.own[kept:]) // no stale ids pinned behind the slice
+		h.own = h.own[:kept]
+	}
 	if len(h.own) > maxOwn {
 		return nil, errLagging
 	}
-	for _, o := range h.own {
-		if o.msgID == msgID {
-			return &api.Ack{ID: ev.ClientID, Room: ev.Room, Seq: o.seq, Time: o.time, Duplicate: true}, nil
+	for i := range h.own {
+		if o := &h.own[i]; o.msgID == msgID {
+			return resendAck(ev, &api.Event{Seq: o.seq, Time: o.time, Type: o.typ, Target: o.target})
 		}
+	}
+	if !s.ix.RemembersIDs() {
+		return nil, nil // JetStream's window alone
 	}
 	if indexed < h.ownFrom {
 		wctx, cancel := context.WithTimeout(ctx, dedupWait)
@@ -175,6 +191,15 @@ func (s *Service) firstAck(ctx context.Context, h *head, ev *api.Event, msgID st
 	}
 	if first.Sender != ev.Sender || first.ClientID != ev.ClientID {
 		return nil, nil // another id that hashes alike
+	}
+	return resendAck(ev, first)
+}
+
+// resendAck answers ev, sent again with the message id of first: first's
+// ack, if ev asks for the same change.
+func resendAck(ev, first *api.Event) (*api.Ack, error) {
+	if first.Type != ev.Type || first.Target != ev.Target {
+		return nil, errIDReused
 	}
 	return &api.Ack{ID: ev.ClientID, Room: ev.Room, Seq: first.Seq, Time: first.Time, Duplicate: true}, nil
 }
@@ -246,12 +271,12 @@ func (s *Service) append(ctx context.Context, ev *api.Event) (*api.Ack, error) {
 			if err != nil {
 				return nil, s.unavailable("read duplicate", err)
 			}
-			return &api.Ack{ID: ev.ClientID, Room: ev.Room, Seq: first.Seq, Time: first.Time, Duplicate: true}, nil
+			return resendAck(ev, first)
 		}
 		h.Head = store.Head{Seq: ev.Seq, StreamSeq: sseq}
 		h.seq.Store(ev.Seq)
 		if msgID != "" {
-			h.own = append(h.own, ownAppend{msgID: msgID, seq: ev.Seq, time: ev.Time})
+			h.own = append(h.own, ownAppend{msgID: msgID, typ: ev.Type, seq: ev.Seq, target: ev.Target, time: ev.Time})
 		}
 		return &api.Ack{ID: ev.ClientID, Room: ev.Room, Seq: ev.Seq, Time: ev.Time}, nil
 	}

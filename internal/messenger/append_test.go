@@ -144,22 +144,80 @@ func TestResendAfterStreamWindowWithoutReadModel(t *testing.T) {
 	}
 }
 
-// Resends that come while the read model has not yet shown the original
-// (this node's own recent appends) are recognised too, with JetStream's
-// window already past.
-func TestResendRightAfterSend(t *testing.T) {
+// Resends of this node's own appends that its read model does not show yet
+// are recognised from the appends it keeps: here the read model is stopped,
+// so it shows none of them, and JetStream's window has passed.
+func TestResendBeforeReadModelShowsIt(t *testing.T) {
 	s, _ := newService(t, index.DefaultIDEvents, time.Minute)
 	alice, _, room := directRoom(t, s)
 	ctx := context.Background()
-	for i := range 50 {
-		id := "burst-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
-		a, err := s.Send(ctx, alice, room, api.SendRequest{ID: id, Text: "x"})
+	if _, err := s.Send(ctx, alice, room, api.SendRequest{ID: "warm-up", Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	s.ix.Stop()
+	var acks []*api.Ack
+	for i := range 5 {
+		a, err := s.Send(ctx, alice, room, api.SendRequest{ID: "own-" + string(rune('a'+i)), Text: "x"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := s.Send(ctx, alice, room, api.SendRequest{ID: id, Text: "x"})
+		acks = append(acks, a)
+	}
+	time.Sleep(3 * streamWindow)
+	for i, a := range acks {
+		b, err := s.Send(ctx, alice, room, api.SendRequest{ID: a.ID, Text: "x"})
 		if err != nil || !b.Duplicate || b.Seq != a.Seq || b.Time != a.Time {
-			t.Fatalf("resend of %s: %+v, %v; want %+v", id, b, err, a)
+			t.Fatalf("resend %d: %+v, %v; want %+v marked duplicate", i, b, err, a)
 		}
+	}
+}
+
+// A resend through another node (another Service with its own read model
+// and head cache on the same store) is recognised too, also when that node
+// had appended to the room before and its head is stale.
+func TestResendThroughAnotherNode(t *testing.T) {
+	s1, st := newService(t, index.DefaultIDEvents, time.Minute)
+	alice, bob, room := directRoom(t, s1)
+	s2 := startService(t, st, index.DefaultIDEvents, time.Minute)
+	ctx := context.Background()
+	if _, err := s2.Send(ctx, bob, room, api.SendRequest{ID: "b-1", Text: "hi"}); err != nil {
+		t.Fatal(err) // s2 now caches the room's head
+	}
+	first, err := s1.Send(ctx, alice, room, api.SendRequest{ID: "a-1", Text: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.Send(ctx, alice, room, api.SendRequest{ID: "a-2", Text: "more"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * streamWindow)
+	again, err := s2.Send(ctx, alice, room, api.SendRequest{ID: "a-1", Text: "hello"})
+	if err != nil || !again.Duplicate || again.Seq != first.Seq {
+		t.Fatalf("resend through the other node: %+v, %v; want seq %d marked duplicate", again, err, first.Seq)
+	}
+	if n := copies(t, s1, alice, room, "a-1"); n != 1 {
+		t.Fatalf("a-1 stored %d times", n)
+	}
+}
+
+// A client id reused for a different event is refused, not answered with
+// the first event's ack.
+func TestClientIDReusedForAnotherEvent(t *testing.T) {
+	s, _ := newService(t, index.DefaultIDEvents, time.Minute)
+	alice, _, room := directRoom(t, s)
+	ctx := context.Background()
+	a, err := s.Send(ctx, alice, room, api.SendRequest{ID: "m-1", Text: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, wait := range []time.Duration{0, 3 * streamWindow} { // the node's own append, then the read model's
+		time.Sleep(wait)
+		_, err = s.Edit(ctx, alice, room, a.Seq, api.EditRequest{ID: "m-1", Text: "hello!"})
+		if e := api.AsError(err); e == nil || e.Code != api.CodeConflict {
+			t.Fatalf("edit reusing the message's id after %v: %v, want %s", wait, err, api.CodeConflict)
+		}
+	}
+	if n := copies(t, s, alice, room, "m-1"); n != 1 {
+		t.Fatalf("m-1 stored %d times", n)
 	}
 }

@@ -141,6 +141,11 @@ func (s *Service) appendAnywhere(ctx context.Context, ev *api.Event) (*api.Ack, 
 		return nil, s.unavailable("forward append", errors.New("malformed reply"))
 	}
 	if r.Error != nil {
+		if *r.Error == *errLagging {
+			// The leader's read model is still catching up (it just
+			// started): this node's may not be.
+			return s.append(ctx, ev)
+		}
 		return nil, r.Error
 	}
 	s.heads.ack(ev.Room, r.Ack.Seq)
@@ -154,6 +159,8 @@ func (s *Service) serveForwarded(m *nats.Msg) {
 	var r forwardReply
 	if err := json.Unmarshal(m.Data, &ev); err != nil || !api.ValidID(ev.Room) {
 		r.Error = api.Errorf(api.CodeInternal, "malformed forwarded append")
+	} else if !s.ix.IsReady() {
+		r.Error = errLagging // it could not recognise a resend yet
 	} else {
 		// Less than the forwarding node waits, so that it hears the answer.
 		ctx, cancel := context.WithTimeout(context.Background(), forwardTimeout*3/4)
