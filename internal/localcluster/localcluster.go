@@ -20,18 +20,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/dandanchat/dandan/internal/freeport"
 	"github.com/dandanchat/dandan/internal/netproxy"
 )
 
@@ -108,11 +107,11 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 			if o.NodesPerDC > 1 {
 				name = fmt.Sprintf("dc%d-n%d", d, k)
 			}
-			httpAddr, err := freeAddr(o.Host)
+			httpAddr, err := freeport.Addr(o.Host)
 			if err != nil {
 				return nil, err
 			}
-			route, err := freeAddr(routeHost(o.Host, len(c.nodes)))
+			route, err := freeport.Addr(routeHost(o.Host, len(c.nodes)))
 			if err != nil {
 				return nil, err
 			}
@@ -402,23 +401,6 @@ func routeHost(host string, i int) string {
 		return fmt.Sprintf("127.0.0.%d", 11+i)
 	}
 	return host
-}
-
-// freeAddr returns an address with a port that is free now, chosen below
-// the range the kernel hands out for port 0 (32768 and up by default on
-// Linux). A node's port must stay free from when it is chosen until the
-// node binds it, possibly after a restart; the links and each node's own
-// loopback listener take kernel-chosen ports, which then cannot collide.
-func freeAddr(host string) (string, error) {
-	for range 200 {
-		addr := net.JoinHostPort(host, strconv.Itoa(20000+rand.IntN(12000)))
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return addr, nil
-		}
-	}
-	return "", errors.New("localcluster: no free port between 20000 and 32000")
 }
 
 func randomHex(n int) string {

@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/dandanchat/dandan/client"
 	"github.com/dandanchat/dandan/internal/config"
+	"github.com/dandanchat/dandan/internal/freeport"
 	"github.com/dandanchat/dandan/internal/node"
 )
 
@@ -58,25 +57,12 @@ func testConfig(t testing.TB) config.Config {
 	return cfg
 }
 
-// freeAddr returns a loopback address with a port nothing listens on. The
-// port is chosen below Linux's usual range of ephemeral ports (32768 and
-// up): a port the kernel handed out and took back could meanwhile become the
-// local port of one of the many outgoing connections of a test run, and the
-// node would find it taken.
 func freeAddr(t testing.TB) string {
-	for range 100 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 func (n *Node) start(t testing.TB) {
