@@ -76,7 +76,7 @@ func (ix *Index) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	if ix.remembers() {
+	if ix.RemembersIDs() {
 		ix.wg.Add(1)
 		go func() {
 			defer ix.wg.Done()
@@ -386,7 +386,7 @@ func (ix *Index) applyEvent(room string, seq uint64, typ, sender, target string,
 			r.deleted[t] = struct{}{}
 		}
 	}
-	if msgID != "" && ix.remembers() {
+	if msgID != "" && ix.RemembersIDs() {
 		r.ids.add(maphash.String(ix.seed, msgID), seq, at, ix.idEvents, ix.idAge)
 	}
 	r.sseq = append(r.sseq, streamSeq)

@@ -32,7 +32,7 @@ func (ix *Index) RememberIDs(events int, age time.Duration) {
 // hashes alike: callers confirm against the stored event.
 func (ix *Index) FindID(roomID, msgID string) (uint64, bool) {
 	r := ix.roomFor(roomID, false)
-	if r == nil || msgID == "" || !ix.remembers() {
+	if r == nil || msgID == "" || !ix.RemembersIDs() {
 		return 0, false
 	}
 	sum := maphash.String(ix.seed, msgID)
@@ -42,10 +42,8 @@ func (ix *Index) FindID(roomID, msgID string) (uint64, bool) {
 	return seq, ok
 }
 
-func (ix *Index) remembers() bool { return ix.idEvents > 0 || ix.idAge > 0 }
-
 // RemembersIDs reports whether FindID can find anything.
-func (ix *Index) RemembersIDs() bool { return ix.remembers() }
+func (ix *Index) RemembersIDs() bool { return ix.idEvents > 0 || ix.idAge > 0 }
 
 // idSweep is how often rooms that went quiet forget their expired ids
 // (a busy room forgets as it goes).

@@ -28,7 +28,7 @@ func newService(t *testing.T, events int, age time.Duration) (*Service, *store.S
 	}
 	t.Cleanup(b.Shutdown)
 	st, err := store.Open(context.Background(), b.JetStream(), b.Conn(),
-		store.Options{Partitions: 2, StreamDuplicateWindow: streamWindow})
+		store.Options{Partitions: 2, DuplicateWindow: streamWindow})
 	if err != nil {
 		t.Fatal(err)
 	}

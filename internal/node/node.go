@@ -112,7 +112,7 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	n.broker = b
 	n.store, err = n.openStore(ctx, store.Options{
-		Partitions: cfg.Partitions, Replicas: cfg.EffectiveReplicas(), DuplicateWindow: cfg.DuplicateWindow})
+		Partitions: cfg.Partitions, Replicas: cfg.EffectiveReplicas()})
 	if err != nil {
 		return err
 	}

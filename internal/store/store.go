@@ -8,7 +8,8 @@
 // of that partition and load spreads over the cluster's servers. Each event's
 // place in its room (its room seq) is guarded by JetStream's compare-and-set on
 // the subject's last sequence, so two nodes can never give two events the same
-// seq; retries are deduplicated with Nats-Msg-Id.
+// seq. Each event carries its message id (Nats-Msg-Id): the read model
+// recognises resends by it, and JetStream's own short window is a second line.
 //
 //	st, err := store.Open(ctx, js, nc, store.Options{Partitions: 16, Replicas: 1})
 //	sseq, dup, err := st.Append(ctx, ev, "u1:c-42", lastStreamSeq)
@@ -30,16 +31,15 @@ import (
 // Options shape the layout. Partitions is fixed when the data is first
 // created; later opens use the stored value.
 type Options struct {
-	Partitions      int
-	Replicas        int
+	Partitions int
+	Replicas   int
+	// DuplicateWindow is JetStream's own message-id window on the room
+	// streams; 0 means StreamDuplicateWindow.
 	DuplicateWindow time.Duration
-	// StreamDuplicateWindow is JetStream's own message-id window on the room
-	// streams; 0 means min(DuplicateWindow, the StreamDuplicateWindow const).
-	StreamDuplicateWindow time.Duration
-	Placement             *jetstream.Placement // nil on a single node
+	Placement       *jetstream.Placement // nil on a single node
 }
 
-// StreamDuplicateWindow caps JetStream's own message-id window on the room
+// StreamDuplicateWindow is JetStream's own message-id window on the room
 // streams. It keeps a string and an entry per message on the heap, which the
 // garbage collector traces: at thousands of messages a second, two minutes'
 // worth made every collection slow. The read model recognises resends for
@@ -100,10 +100,7 @@ func Open(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, o Options)
 		o.Partitions = 16
 	}
 	if o.DuplicateWindow <= 0 {
-		o.DuplicateWindow = 2 * time.Minute
-	}
-	if o.StreamDuplicateWindow <= 0 {
-		o.StreamDuplicateWindow = min(o.DuplicateWindow, StreamDuplicateWindow)
+		o.DuplicateWindow = StreamDuplicateWindow
 	}
 	s := &Store{nc: nc, js: js, replicas: o.Replicas}
 	kv := func(name string, history uint8) (jetstream.KeyValue, error) {
@@ -180,7 +177,7 @@ func Open(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, o Options)
 			Replicas:    o.Replicas,
 			Placement:   o.Placement,
 			Retention:   jetstream.LimitsPolicy,
-			Duplicates:  o.StreamDuplicateWindow,
+			Duplicates:  o.DuplicateWindow,
 			MaxMsgSize:  256 << 10,
 			AllowDirect: true,
 			DenyDelete:  true,
