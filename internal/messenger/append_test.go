@@ -11,6 +11,7 @@ import (
 	"github.com/dandanchat/dandan/internal/broker"
 	"github.com/dandanchat/dandan/internal/index"
 	"github.com/dandanchat/dandan/internal/store"
+	"github.com/nats-io/nats.go"
 )
 
 // streamWindow is JetStream's message-id window in these tests: its
@@ -218,6 +219,64 @@ func TestClientIDReusedForAnotherEvent(t *testing.T) {
 		}
 	}
 	if n := copies(t, s, alice, room, "m-1"); n != 1 {
+		t.Fatalf("m-1 stored %d times", n)
+	}
+}
+
+// A node whose read model lags the room refuses a send as retryable
+// rather than append it without knowing whether it is a resend.
+func TestSendWhileReadModelLags(t *testing.T) {
+	s1, st := newService(t, index.DefaultIDEvents, time.Minute)
+	alice, bob, room := directRoom(t, s1)
+	s2 := startService(t, st, index.DefaultIDEvents, time.Minute)
+	ctx := context.Background()
+	if _, err := s2.Send(ctx, bob, room, api.SendRequest{ID: "b-1", Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	s2.ix.Stop() // s2's read model stops here
+	if _, err := s1.Send(ctx, alice, room, api.SendRequest{ID: "a-1", Text: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s2.Send(ctx, bob, room, api.SendRequest{ID: "b-2", Text: "again"})
+	if e := api.AsError(err); e == nil || e.Code != api.CodeUnavailable || e.RetryAfterMS == 0 {
+		t.Fatalf("send through a lagging read model: %v, want %s with a retry_after", err, api.CodeUnavailable)
+	}
+	if n := copies(t, s1, bob, room, "b-2"); n != 0 {
+		t.Fatalf("b-2 stored %d times, want not at all", n)
+	}
+}
+
+// A send forwarded to a leader whose read model is not ready yet is
+// appended by the forwarding node instead of failing.
+func TestForwardToLeaderNotReady(t *testing.T) {
+	s1, st := newService(t, index.DefaultIDEvents, time.Minute)
+	alice, _, room := directRoom(t, s1)
+	starting := New(st, index.New(st, nil, slog.New(slog.DiscardHandler)), st.Conn(), Config{}, slog.New(slog.DiscardHandler))
+	served := make(chan struct{}, 10)
+	sub, err := st.Conn().Subscribe(subjectAppend+"starting", func(m *nats.Msg) {
+		served <- struct{}{}
+		starting.serveForwarded(m)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	leaders := make([]string, st.Partitions())
+	for p := range leaders {
+		leaders[p] = "starting"
+	}
+	s1.fwd.Store(&forwarding{node: "here", nc: st.Conn(), leaders: leaders})
+
+	a, err := s1.Send(context.Background(), alice, room, api.SendRequest{ID: "m-1", Text: "hello"})
+	if err != nil || a.Duplicate || a.Seq == 0 {
+		t.Fatalf("send: %+v, %v; want it stored", a, err)
+	}
+	select {
+	case <-served:
+	default:
+		t.Fatal("the send was not forwarded to the leader first")
+	}
+	if n := copies(t, s1, alice, room, "m-1"); n != 1 {
 		t.Fatalf("m-1 stored %d times", n)
 	}
 }
