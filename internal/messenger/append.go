@@ -141,9 +141,7 @@ var (
 func (s *Service) firstAck(ctx context.Context, h *head, ev *api.Event, msgID string) (*api.Ack, error) {
 	indexed := s.ix.LastSeq(ev.Room)
 	if len(h.own) > maxOwn {
-		wctx, cancel := context.WithTimeout(ctx, dedupWait)
-		s.ix.WaitSeq(wctx, ev.Room, h.own[len(h.own)-maxOwn].seq)
-		cancel()
+		s.waitIndexed(ctx, ev.Room, h.own[len(h.own)-maxOwn].seq, dedupWait)
 		indexed = s.ix.LastSeq(ev.Room)
 	}
 	n := 0
@@ -167,10 +165,7 @@ func (s *Service) firstAck(ctx context.Context, h *head, ev *api.Event, msgID st
 		return nil, nil // JetStream's window alone
 	}
 	if indexed < h.ownFrom {
-		wctx, cancel := context.WithTimeout(ctx, dedupWait)
-		_, ok := s.ix.WaitSeq(wctx, ev.Room, h.ownFrom)
-		cancel()
-		if !ok {
+		if _, ok := s.waitIndexed(ctx, ev.Room, h.ownFrom, dedupWait); !ok {
 			if ctx.Err() != nil {
 				return nil, s.unavailable("recognise resend", ctx.Err())
 			}
@@ -244,10 +239,7 @@ func (s *Service) append(ctx context.Context, ev *api.Event) (*api.Ack, error) {
 			// Another node (or a lost ack) moved the room on. This node's
 			// read model learns of that event within milliseconds; wait a
 			// moment for it rather than ask the leader.
-			wctx, cancel := context.WithTimeout(ctx, headWait)
-			_, ok := s.ix.WaitSeq(wctx, ev.Room, h.Seq+1)
-			cancel()
-			if !ok || !s.catchUpHead(h, ev.Room) {
+			if _, ok := s.waitIndexed(ctx, ev.Room, h.Seq+1, headWait); !ok || !s.catchUpHead(h, ev.Room) {
 				h.loaded = false
 			}
 			// Two nodes appending to one room in lockstep would keep

@@ -133,6 +133,14 @@ func (s *Service) lastSeq(ctx context.Context, roomID string) uint64 {
 	return last
 }
 
+// waitIndexed waits at most d (and while ctx lasts) for this node's read
+// model to show seq of room, and returns its stream sequence.
+func (s *Service) waitIndexed(ctx context.Context, room string, seq uint64, d time.Duration) (uint64, bool) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return s.ix.WaitSeq(wctx, room, seq)
+}
+
 // waitIndex bounds how long a read waits for this node's read model to
 // catch up with an event another node (or this one) already stored.
 const waitIndex = 5 * time.Second
@@ -172,10 +180,7 @@ func (s *Service) eventsWaiting(ctx context.Context, roomID string, after uint64
 			if after > max(s.ix.LastSeq(roomID), s.heads.known(roomID)) {
 				wait = min(wait, time.Second)
 			}
-			wctx, cancel := context.WithTimeout(ctx, wait)
-			sseq, ok = s.ix.WaitSeq(wctx, roomID, after)
-			cancel()
-			if !ok {
+			if sseq, ok = s.waitIndexed(ctx, roomID, after, wait); !ok {
 				return nil, nil
 			}
 		}
