@@ -73,6 +73,17 @@ func directRoom(t *testing.T, s *Service) (alice, bob Caller, room string) {
 	return callers[0], callers[1], r.ID
 }
 
+// send sends a message with client id id as c and fails the test if it
+// is not acknowledged.
+func send(t *testing.T, s *Service, c Caller, room, id string) *api.Ack {
+	t.Helper()
+	a, err := s.Send(context.Background(), c, room, api.SendRequest{ID: id, Text: "hello"})
+	if err != nil {
+		t.Fatalf("send %s: %v", id, err)
+	}
+	return a
+}
+
 // copies counts the events of room stored with client id id.
 func copies(t *testing.T, s *Service, c Caller, room, id string) int {
 	t.Helper()
@@ -101,9 +112,7 @@ func TestResendAfterStreamWindow(t *testing.T) {
 		t.Fatalf("first send: %+v, %v", first, err)
 	}
 	for i := range 3 { // later events, so that the head has moved on
-		if _, err := s.Send(ctx, alice, room, api.SendRequest{ID: "later-" + string(rune('a'+i)), Text: "more"}); err != nil {
-			t.Fatal(err)
-		}
+		send(t, s, alice, room, "later-"+string(rune('a'+i)))
 	}
 	time.Sleep(3 * streamWindow)
 
@@ -131,19 +140,13 @@ func TestResendAfterStreamWindow(t *testing.T) {
 func TestResendAfterStreamWindowWithoutReadModel(t *testing.T) {
 	s, _ := newService(t, 0, 0)
 	alice, _, room := directRoom(t, s)
-	ctx := context.Background()
-	if _, err := s.Send(ctx, alice, room, api.SendRequest{ID: "m-1", Text: "hello"}); err != nil {
-		t.Fatal(err)
-	}
+	send(t, s, alice, room, "m-1")
 	// JetStream forgets the id on a timer, soon after its window: until
 	// then a resend is still answered as a duplicate (and not stored).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		time.Sleep(streamWindow)
-		again, err := s.Send(ctx, alice, room, api.SendRequest{ID: "m-1", Text: "hello"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		again := send(t, s, alice, room, "m-1")
 		if !again.Duplicate {
 			break
 		}
@@ -163,16 +166,11 @@ func TestResendBeforeReadModelShowsIt(t *testing.T) {
 	s, _ := newService(t, index.DefaultIDEvents, time.Minute)
 	alice, _, room := directRoom(t, s)
 	ctx := context.Background()
-	if _, err := s.Send(ctx, alice, room, api.SendRequest{ID: "warm-up", Text: "x"}); err != nil {
-		t.Fatal(err)
-	}
+	send(t, s, alice, room, "warm-up")
 	s.ix.Stop()
 	var acks []*api.Ack
 	for i := range 5 {
-		a, err := s.Send(ctx, alice, room, api.SendRequest{ID: "own-" + string(rune('a'+i)), Text: "x"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := send(t, s, alice, room, "own-"+string(rune('a'+i)))
 		acks = append(acks, a)
 	}
 	time.Sleep(3 * streamWindow)
@@ -192,16 +190,9 @@ func TestResendThroughAnotherNode(t *testing.T) {
 	alice, bob, room := directRoom(t, s1)
 	s2 := startService(t, st, index.DefaultIDEvents, time.Minute)
 	ctx := context.Background()
-	if _, err := s2.Send(ctx, bob, room, api.SendRequest{ID: "b-1", Text: "hi"}); err != nil {
-		t.Fatal(err) // s2 now caches the room's head
-	}
-	first, err := s1.Send(ctx, alice, room, api.SendRequest{ID: "a-1", Text: "hello"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s1.Send(ctx, alice, room, api.SendRequest{ID: "a-2", Text: "more"}); err != nil {
-		t.Fatal(err)
-	}
+	send(t, s2, bob, room, "b-1") // s2 now caches the room's head
+	first := send(t, s1, alice, room, "a-1")
+	send(t, s1, alice, room, "a-2")
 	time.Sleep(3 * streamWindow)
 	again, err := s2.Send(ctx, alice, room, api.SendRequest{ID: "a-1", Text: "hello"})
 	if err != nil || !again.Duplicate || again.Seq != first.Seq {
@@ -218,13 +209,10 @@ func TestClientIDReusedForAnotherEvent(t *testing.T) {
 	s, _ := newService(t, index.DefaultIDEvents, time.Minute)
 	alice, _, room := directRoom(t, s)
 	ctx := context.Background()
-	a, err := s.Send(ctx, alice, room, api.SendRequest{ID: "m-1", Text: "hello"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := send(t, s, alice, room, "m-1")
 	for _, wait := range []time.Duration{0, 3 * streamWindow} { // the node's own append, then the read model's
 		time.Sleep(wait)
-		_, err = s.Edit(ctx, alice, room, a.Seq, api.EditRequest{ID: "m-1", Text: "hello!"})
+		_, err := s.Edit(ctx, alice, room, a.Seq, api.EditRequest{ID: "m-1", Text: "hello!"})
 		if e := api.AsError(err); e == nil || e.Code != api.CodeConflict {
 			t.Fatalf("edit reusing the message's id after %v: %v, want %s", wait, err, api.CodeConflict)
 		}
@@ -241,13 +229,9 @@ func TestSendWhileReadModelLags(t *testing.T) {
 	alice, bob, room := directRoom(t, s1)
 	s2 := startService(t, st, index.DefaultIDEvents, time.Minute)
 	ctx := context.Background()
-	if _, err := s2.Send(ctx, bob, room, api.SendRequest{ID: "b-1", Text: "hi"}); err != nil {
-		t.Fatal(err)
-	}
+	send(t, s2, bob, room, "b-1")
 	s2.ix.Stop() // s2's read model stops here
-	if _, err := s1.Send(ctx, alice, room, api.SendRequest{ID: "a-1", Text: "hello"}); err != nil {
-		t.Fatal(err)
-	}
+	send(t, s1, alice, room, "a-1")
 	_, err := s2.Send(ctx, bob, room, api.SendRequest{ID: "b-2", Text: "again"})
 	if e := api.AsError(err); e == nil || e.Code != api.CodeUnavailable || e.RetryAfterMS == 0 {
 		t.Fatalf("send through a lagging read model: %v, want %s with a retry_after", err, api.CodeUnavailable)
