@@ -240,6 +240,9 @@ func (l *Live) readLoop(s *session) {
 		}
 		return nil
 	})
+	// One frame value for the whole loop: what handle keeps of a frame are
+	// the objects it points to, never the frame itself.
+	var f api.ServerFrame
 	for {
 		_ = idle.Renew()
 		m, err := l.reads.Read(s.conn)
@@ -259,7 +262,7 @@ func (l *Live) readLoop(s *session) {
 			if len(line) == 0 {
 				continue
 			}
-			var f api.ServerFrame
+			f = api.ServerFrame{}
 			if err := decodeFrame(line, &f); err != nil {
 				l.log.Warn("client: live: undecodable frame skipped", "server", s.server, "err", err, "len", len(line))
 				continue

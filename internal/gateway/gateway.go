@@ -65,6 +65,7 @@ type Gateway struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	reads    wsread.Pool // message buffers of every session's reader
+	batches  batchPool   // the sessions' write queues
 	work     *workers    // runs the sessions' lanes and writers
 
 	mu      sync.RWMutex

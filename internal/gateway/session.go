@@ -76,9 +76,9 @@ type session struct {
 
 	qmu      sync.Mutex
 	behind   map[string]uint64 // rooms whose live events overflowed the queue, up to seq
-	queue    []item
-	writing  bool           // a drain goroutine runs (guarded by qmu)
-	writers  sync.WaitGroup // drain goroutines
+	queue    *batch            // nil when empty
+	writing  bool              // a drain goroutine runs (guarded by qmu)
+	writers  sync.WaitGroup    // drain goroutines
 	dead     bool
 	inflight chan struct{}
 
@@ -471,8 +471,11 @@ func (s *session) push(it item) {
 		s.qmu.Unlock()
 		return
 	}
-	if len(s.queue) >= s.g.cfg.Queue {
-		if it.kind != itemEvent && len(s.queue) >= 2*s.g.cfg.Queue {
+	if s.queue == nil {
+		s.queue = s.g.batches.get()
+	}
+	if n := len(s.queue.items); n >= s.g.cfg.Queue {
+		if it.kind != itemEvent && n >= 2*s.g.cfg.Queue {
 			s.qmu.Unlock()
 			s.g.m.SlowConsumers.Inc()
 			s.kill(closeSlow, string(api.CodeSlowConsumer))
@@ -485,10 +488,10 @@ func (s *session) push(it item) {
 			s.behind[it.room] = max(s.behind[it.room], it.seq)
 			s.g.m.Lagging.Inc()
 		} else {
-			s.queue = append(s.queue, it)
+			s.queue.items = append(s.queue.items, it)
 		}
 	} else {
-		s.queue = append(s.queue, it)
+		s.queue.items = append(s.queue.items, it)
 	}
 	start := !s.writing
 	s.writing = true
@@ -542,8 +545,12 @@ func (s *session) drain() {
 	yielded := false
 	for {
 		s.qmu.Lock()
-		batch := s.queue
+		b := s.queue
 		s.queue = nil
+		var batch []item
+		if b != nil {
+			batch = b.items
+		}
 		var behind map[string]uint64
 		if s.synced {
 			behind, s.behind = s.behind, nil
@@ -576,6 +583,9 @@ func (s *session) drain() {
 				s.fail(err)
 				return
 			}
+		}
+		if b != nil {
+			s.g.batches.put(b)
 		}
 		for room, seq := range behind {
 			if _, ok := s.cursors[room]; !ok {
