@@ -11,7 +11,7 @@ import (
 // meant a new goroutine per message, each growing its stack again through
 // the same deep calls (a store round trip, a socket write), a few percent
 // of a node's CPU. A kept goroutine keeps its grown stack. Idle ones end
-// after linger, so an idle node holds none.
+// after one to two lingers, so an idle node holds none.
 type workers struct {
 	idle   chan func() // unbuffered: taken only by a worker waiting for work
 	stop   <-chan struct{}
@@ -35,19 +35,29 @@ func (w *workers) run(f func()) {
 	}
 }
 
+// work runs f, then what run hands it, until it has waited linger to 2 ×
+// linger for nothing. The timer is not reset after every function, which
+// cost a few percent of a busy node's CPU: it fires every linger, and the
+// worker ends only if it ran nothing since the last time.
 func (w *workers) work(f func()) {
 	defer w.running.Add(-1)
 	t := time.NewTimer(w.linger)
 	defer t.Stop()
 	for {
 		f()
-		t.Reset(w.linger)
-		select {
-		case f = <-w.idle:
-		case <-t.C:
-			return
-		case <-w.stop:
-			return
+		idle := false // a whole linger passed without a function
+		for f = nil; f == nil; {
+			select {
+			case f = <-w.idle:
+			case <-t.C:
+				if idle {
+					return
+				}
+				idle = true
+				t.Reset(w.linger)
+			case <-w.stop:
+				return
+			}
 		}
 	}
 }
