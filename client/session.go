@@ -273,6 +273,8 @@ func (l *Live) readLoop(s *session) {
 			}
 		}
 		m.Release() // decoded frames hold copies of what they need
+		// Nor does an idle connection keep the last frame's event alive.
+		f = api.ServerFrame{}
 	}
 }
 

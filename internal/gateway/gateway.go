@@ -87,7 +87,8 @@ type Gateway struct {
 	stopped  sync.WaitGroup
 }
 
-// workerLinger is how long a worker goroutine waits for more work.
+// workerLinger is how long a worker goroutine waits for more work (up to
+// twice this, see workers.work).
 const workerLinger = time.Second
 
 // New returns a gateway; call Start before serving.

@@ -504,7 +504,7 @@ func (s *session) push(it item) {
 	s.qmu.Unlock()
 	if start {
 		// The writer runs only while there is something to write (on a
-		// worker kept a second for the next one), so an idle session costs
+		// worker kept a second or two for the next one), so an idle session costs
 		// one goroutine, not two.
 		s.g.work.run(s.drain)
 	}

@@ -8,7 +8,7 @@ import (
 
 // TestWorkersAreKept runs functions one after another and checks that they
 // share one goroutine, that concurrent ones get their own, and that idle
-// workers end after their linger time and at once when stopped.
+// workers end within two lingers and at once when stopped.
 func TestWorkersAreKept(t *testing.T) {
 	stop := make(chan struct{})
 	// A long linger: a loaded machine must not end the worker between two
@@ -40,7 +40,7 @@ func TestWorkersAreKept(t *testing.T) {
 		t.Fatalf("5 blocked functions started %d new goroutines, want at least 4", n)
 	}
 
-	// Idle workers end after linger.
+	// Idle workers end within two lingers.
 	short := newWorkers(stop, 100*time.Millisecond)
 	for range 3 {
 		short.run(func() {})
@@ -79,4 +79,37 @@ func handOver(w *workers, f func()) bool {
 		}
 	}
 	return false
+}
+
+// TestWorkerKeptAcrossLingers keeps one worker busy for many lingers, a
+// function every fifth of one: its timer fires meanwhile but must not end
+// it, since it ran something since the timer was set. Once idle, it lives
+// at least one linger more, then ends.
+func TestWorkerKeptAcrossLingers(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	const linger = 50 * time.Millisecond
+	w := newWorkers(stop, linger)
+	w.run(func() {})
+	for range 100 { // a second: twenty lingers
+		time.Sleep(linger / 5)
+		done := make(chan struct{})
+		if !handOver(w, func() { close(done) }) {
+			t.Fatal("no worker took a function within a second")
+		}
+		<-done
+	}
+	if n := w.started.Load(); n != 1 {
+		t.Fatalf("a worker busy across its timer's firings: %d goroutines started, want 1", n)
+	}
+	idleSince := time.Now()
+	for w.running.Load() > 0 && time.Since(idleSince) < 3*time.Second {
+		time.Sleep(time.Millisecond)
+	}
+	if n := w.running.Load(); n != 0 {
+		t.Fatalf("%d workers alive 3 s after the last function (linger %v)", n, linger)
+	}
+	if lived := time.Since(idleSince); lived < linger {
+		t.Fatalf("the idle worker ended after %v, before one linger (%v)", lived, linger)
+	}
 }

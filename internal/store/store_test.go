@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/broker"
@@ -19,7 +20,9 @@ func open(t *testing.T, dir string) (*broker.Broker, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), b.JetStream(), b.Conn(), store.Options{Partitions: 4})
+	// A window far longer than the tests take: they check JetStream's own
+	// deduplication, which the default 2 s window would make a race.
+	st, err := store.Open(context.Background(), b.JetStream(), b.Conn(), store.Options{Partitions: 4, DuplicateWindow: time.Minute})
 	if err != nil {
 		b.Shutdown()
 		t.Fatal(err)
