@@ -2,6 +2,7 @@ package client
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/dandanchat/dandan/api"
@@ -100,26 +101,48 @@ func (s *scanner) str(v *string) bool {
 	if !s.byte('"') {
 		return false
 	}
-	start, ascii := s.i, true
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			raw := s.b[start:s.i]
-			if !ascii && !utf8.ValidString(raw) {
-				return false
-			}
-			*v = raw
-			s.i++
-			return true
-		case c == '\\' || c < 0x20:
-			return false
-		case c >= 0x80:
-			ascii = false
-		}
-		s.i++
+	n := strings.IndexByte(s.b[s.i:], '"')
+	if n < 0 {
+		return false
 	}
-	return false
+	raw := s.b[s.i : s.i+n]
+	if !plain(raw) {
+		return false // an escape (\" included), a control character or bad UTF-8
+	}
+	*v = raw
+	s.i += n + 1
+	return true
+}
+
+// plain reports whether raw, the text between a string's quotes, means
+// itself: no backslash, no control character, valid UTF-8. It looks at
+// eight bytes at a time; texts are most of a frame's bytes.
+func plain(raw string) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	var high uint64 // the high bits seen: any non-ASCII byte
+	i := 0
+	for ; i+8 <= len(raw); i += 8 {
+		x := uint64(raw[i]) | uint64(raw[i+1])<<8 | uint64(raw[i+2])<<16 | uint64(raw[i+3])<<24 |
+			uint64(raw[i+4])<<32 | uint64(raw[i+5])<<40 | uint64(raw[i+6])<<48 | uint64(raw[i+7])<<56
+		// A byte below 0x20 (bytes of 0x80 and up never match: ^x clears
+		// their high bit), or a byte equal to '\\'.
+		bs := x ^ ('\\' * ones)
+		if (x-0x20*ones)&^x&highs != 0 || (bs-ones)&^bs&highs != 0 {
+			return false
+		}
+		high |= x & highs
+	}
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if c < 0x20 || c == '\\' {
+			return false
+		}
+		high |= uint64(c) & 0x80
+	}
+	return high == 0 || utf8.ValidString(raw)
 }
 
 // digits returns the unsigned integer's text at the scanner.

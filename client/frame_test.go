@@ -2,7 +2,9 @@ package client
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/dandanchat/dandan/api"
 	jsonv1 "github.com/go-json-experiment/json/v1"
@@ -25,6 +27,16 @@ var frameSeeds = []string{
 	`{"type":"ack","id":"c-1"} `,
 	`{"type": "ack"}`,
 	`{"type":"ack","id":"\xff"}`,
+	// Texts the eight-bytes-at-a-time check reads: a backslash, a control
+	// character, a DEL, bytes with the high bit (U+00DC is 0xC3 0x9C) and
+	// a broken UTF-8 sequence, each inside and after a full block.
+	`{"type":"event","event":{"room":"g-1","seq":1,"text":"abcdefgh\\ijklmnop"}}`,
+	`{"type":"event","event":{"room":"g-1","seq":1,"text":"abcdefghijklmno\tp"}}`,
+	`{"type":"event","event":{"room":"g-1","seq":1,"text":"abcdefghijklmnop\u007f\u007f"}}`,
+	"{\"type\":\"event\",\"event\":{\"room\":\"g-1\",\"seq\":1,\"text\":\"abcdefg\x7fÜÜÜÜÜ\"}}",
+	"{\"type\":\"event\",\"event\":{\"room\":\"g-1\",\"seq\":1,\"text\":\"abcdefgh\x01ijklmnop\"}}",
+	"{\"type\":\"event\",\"event\":{\"room\":\"g-1\",\"seq\":1,\"text\":\"abcdefgh\xc3ijklmnop\"}}",
+	"{\"type\":\"event\",\"event\":{\"room\":\"g-1\",\"seq\":1,\"text\":\"abcdefgh12345\\\\\"}}",
 	`{"type":"ack","ack":null}`,
 	`{}`,
 	``,
@@ -69,6 +81,40 @@ func FuzzFrame(f *testing.F) {
 		}
 		if !reflect.DeepEqual(fast, full) {
 			t.Fatalf("%q:\n fast %+v\n json %+v", b, fast, full)
+		}
+	})
+}
+
+// BenchmarkDecodeFrame decodes the frame a device gets most: an event with a
+// 100-byte text, as dandan bench sends.
+func BenchmarkDecodeFrame(b *testing.B) {
+	frame := []byte(`{"type":"event","event":{"room":"g-0123456789abcdef","seq":123456,"type":"message","sender":"u-0123456789abcdef","client_id":"c-0123456789abcdef0123","ts":1763800000000,"text":"` +
+		strings.Repeat("hello dandan ", 8) + `abcd"}}`)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var f api.ServerFrame
+		if err := decodeFrame(frame, &f); err != nil || f.Event == nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzPlain checks the eight-bytes-at-a-time string check against the
+// obvious byte-by-byte one.
+func FuzzPlain(f *testing.F) {
+	for _, s := range []string{"", "hello", "abcdefgh\\ijk", "abcdefghijklmn\x1fop", "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f", "Üabcdefgh", "abcdefgh\xc3", "\xdc\xdc\xdc\xdc\xdc\xdc\xdc\xdc"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := utf8.ValidString(s)
+		for i := 0; i < len(s); i++ {
+			if s[i] < 0x20 || s[i] == '\\' {
+				want = false
+			}
+		}
+		if got := plain(s); got != want {
+			t.Fatalf("plain(%q) = %v, want %v", s, got, want)
 		}
 	})
 }
