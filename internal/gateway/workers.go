@@ -37,15 +37,16 @@ func (w *workers) run(f func()) {
 
 // work runs f, then what run hands it, until it has waited linger to 2 ×
 // linger for nothing. The timer is not reset after every function (that
-// was about 1% of a busy node's CPU): when it fires, the worker ends if it
-// has run nothing since the timer was last set, and sets it again if it has.
+// was about 2% of a busy node's CPU in a profile): when it fires, the worker
+// ends if it has run nothing since the timer was last set, and sets it again
+// if it has.
 func (w *workers) work(f func()) {
 	defer w.running.Add(-1)
 	t := time.NewTimer(w.linger)
 	defer t.Stop()
 	for {
 		f()
-		idle := false // a whole linger passed without a function
+		idle := false // the timer fired since this worker last ran a function
 		for f = nil; f == nil; {
 			select {
 			case f = <-w.idle:

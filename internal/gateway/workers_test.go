@@ -90,26 +90,34 @@ func TestWorkerKeptAcrossLingers(t *testing.T) {
 	defer close(stop)
 	const linger = 50 * time.Millisecond
 	w := newWorkers(stop, linger)
-	w.run(func() {})
+	var last time.Time // when the last function ran; read after its done
+	step := func(done chan struct{}) func() {
+		return func() { last = time.Now(); close(done) }
+	}
+	done := make(chan struct{})
+	w.run(step(done))
+	<-done
 	for range 100 { // a second: twenty lingers
 		time.Sleep(linger / 5)
+		gap := time.Since(last)
 		done := make(chan struct{})
-		if !handOver(w, func() { close(done) }) {
-			t.Fatal("no worker took a function within a second")
+		if !handOver(w, step(done)) {
+			if gap >= linger/2 {
+				// The worker may rightly have ended: the machine left this
+				// goroutine idle far longer than it asked.
+				t.Skipf("this goroutine slept %v, not %v: machine too loaded", gap, linger/5)
+			}
+			t.Fatalf("the worker ended %v after its last function, within a linger (%v)", gap, linger)
 		}
 		<-done
 	}
-	if n := w.started.Load(); n != 1 {
-		t.Fatalf("a worker busy across its timer's firings: %d goroutines started, want 1", n)
-	}
-	idleSince := time.Now()
-	for w.running.Load() > 0 && time.Since(idleSince) < 3*time.Second {
+	for w.running.Load() > 0 && time.Since(last) < 3*time.Second {
 		time.Sleep(time.Millisecond)
 	}
 	if n := w.running.Load(); n != 0 {
 		t.Fatalf("%d workers alive 3 s after the last function (linger %v)", n, linger)
 	}
-	if lived := time.Since(idleSince); lived < linger {
-		t.Fatalf("the idle worker ended after %v, before one linger (%v)", lived, linger)
+	if lived := time.Since(last); lived < linger {
+		t.Fatalf("the idle worker ended %v after its last function, before one linger (%v)", lived, linger)
 	}
 }
