@@ -120,10 +120,14 @@ const (
 	// maxOwn bounds a room's own appends the read model does not show yet;
 	// past it, an append waits for the read model.
 	maxOwn = 4096
-	// dedupWait bounds that wait, and the wait for the read model to show
-	// a head loaded from the store; a read model that lags longer makes
-	// the send fail as retryable rather than risk storing a duplicate.
+	// dedupWait bounds that wait.
 	dedupWait = 2 * time.Second
+	// lagWait bounds the wait for the read model to show a head loaded
+	// from the store; after it, the events the read model lacks are read
+	// from the store, at most maxUnindexedRead of them. Further behind,
+	// the send fails as retryable rather than risk storing a duplicate.
+	lagWait          = 100 * time.Millisecond
+	maxUnindexedRead = 1024
 )
 
 var (
@@ -165,11 +169,13 @@ func (s *Service) firstAck(ctx context.Context, h *head, ev *api.Event, msgID st
 		return nil, nil // JetStream's window alone
 	}
 	if indexed < h.ownFrom {
-		if _, ok := s.waitIndexed(ctx, ev.Room, h.ownFrom, dedupWait); !ok {
+		if _, ok := s.waitIndexed(ctx, ev.Room, h.ownFrom, lagWait); !ok {
 			if ctx.Err() != nil {
 				return nil, s.unavailable("recognise resend", ctx.Err())
 			}
-			return nil, errLagging
+			if ack, err := s.firstAckUnindexed(ctx, ev, h.ownFrom); ack != nil || err != nil {
+				return ack, err
+			}
 		}
 	}
 	seq, ok := s.ix.FindID(ev.Room, msgID)
@@ -188,6 +194,48 @@ func (s *Service) firstAck(ctx context.Context, h *head, ev *api.Event, msgID st
 		return nil, nil // another id that hashes alike
 	}
 	return resendAck(ev, first)
+}
+
+// firstAckUnindexed looks for ev's message id among the events of its room
+// up to seq upTo that the read model does not show yet, reading them from
+// the store. A read model lags when its consumer is being recreated, after
+// the node hosting it was lost with its data centre: sends must not wait
+// for that. It answers errLagging if it cannot read every one of those
+// events (too many, or a replica that has not got them all yet).
+func (s *Service) firstAckUnindexed(ctx context.Context, ev *api.Event, upTo uint64) (*api.Ack, error) {
+	after := s.ix.LastSeq(ev.Room)
+	if after >= upTo {
+		return nil, nil // caught up meanwhile: the read model answers
+	}
+	if upTo-after > maxUnindexedRead {
+		return nil, errLagging
+	}
+	from := uint64(1)
+	if after > 0 {
+		sseq, ok := s.ix.StreamSeq(ev.Room, after)
+		if !ok {
+			return nil, errLagging
+		}
+		from = sseq + 1
+	}
+	evs, err := s.st.Range(ctx, ev.Room, from, int(upTo-after))
+	if err != nil {
+		return nil, s.unavailable("read events not indexed yet", err)
+	}
+	for i := range evs {
+		e := &evs[i]
+		if e.Seq != after+1 {
+			return nil, errLagging // not the room's next event: read again later
+		}
+		after = e.Seq
+		if e.Sender == ev.Sender && e.ClientID == ev.ClientID {
+			return resendAck(ev, e)
+		}
+	}
+	if after < upTo {
+		return nil, errLagging // this replica has not got them all yet
+	}
+	return nil, nil
 }
 
 // resendAck answers ev, sent again with the message id of first: first's
