@@ -32,7 +32,8 @@ type head struct {
 	// the read model to show it, so a client reads its own writes.
 	acked atomic.Uint64
 
-	// Every event after ownFrom up to Head.Seq was appended by this node;
+	// Every event after ownFrom up to Head.Seq is known to this node:
+	// appended by it, or read from the store while the read model lagged.
 	// own holds those with a message id the read model may not show yet,
 	// oldest first. With the read model (which holds the rest) they let a
 	// resend be recognised against every event up to the head it is
@@ -41,7 +42,8 @@ type head struct {
 	own     []ownAppend
 }
 
-// ownAppend is one of this node's appends with a message id.
+// ownAppend is an event with a message id that this node knows but its
+// read model may not show yet (see head.own).
 type ownAppend struct {
 	msgID  string
 	typ    string
@@ -128,6 +130,8 @@ const (
 	// the send fails as retryable rather than risk storing a duplicate.
 	lagWait          = 100 * time.Millisecond
 	maxUnindexedRead = 1024
+	// unindexedReadTimeout bounds that read.
+	unindexedReadTimeout = time.Second
 )
 
 var (
@@ -173,7 +177,7 @@ func (s *Service) firstAck(ctx context.Context, h *head, ev *api.Event, msgID st
 			if ctx.Err() != nil {
 				return nil, s.unavailable("recognise resend", ctx.Err())
 			}
-			if ack, err := s.firstAckUnindexed(ctx, ev, h.ownFrom); ack != nil || err != nil {
+			if ack, err := s.firstAckUnindexed(ctx, h, ev); ack != nil || err != nil {
 				return ack, err
 			}
 		}
@@ -197,12 +201,15 @@ func (s *Service) firstAck(ctx context.Context, h *head, ev *api.Event, msgID st
 }
 
 // firstAckUnindexed looks for ev's message id among the events of its room
-// up to seq upTo that the read model does not show yet, reading them from
-// the store. A read model lags when its consumer is being recreated, after
-// the node hosting it was lost with its data centre: sends must not wait
-// for that. It answers errLagging if it cannot read every one of those
-// events (too many, or a replica that has not got them all yet).
-func (s *Service) firstAckUnindexed(ctx context.Context, ev *api.Event, upTo uint64) (*api.Ack, error) {
+// after the read model's last one up to h.ownFrom, reading them from the
+// store. A read model lags when its consumer is being recreated, after the
+// node hosting it was lost with its data centre: sends must not wait for
+// that. The events read join h.own, so that later sends need not read them
+// again. It answers errLagging if it cannot read every one of those events
+// in time (too many, a replica that has not got them all yet, a replica
+// that does not answer).
+func (s *Service) firstAckUnindexed(ctx context.Context, h *head, ev *api.Event) (*api.Ack, error) {
+	upTo := h.ownFrom
 	after := s.ix.LastSeq(ev.Room)
 	if after >= upTo {
 		return nil, nil // caught up meanwhile: the read model answers
@@ -212,28 +219,48 @@ func (s *Service) firstAckUnindexed(ctx context.Context, ev *api.Event, upTo uin
 	}
 	from := uint64(1)
 	if after > 0 {
+		// Always known: the read model keeps every event's stream seq.
 		sseq, ok := s.ix.StreamSeq(ev.Room, after)
 		if !ok {
 			return nil, errLagging
 		}
 		from = sseq + 1
 	}
-	evs, err := s.st.Range(ctx, ev.Room, from, int(upTo-after))
+	// The room's head lock is held: a replica that does not answer (its
+	// data centre just cut off) must not hold up the room's sends for long.
+	rctx, cancel := context.WithTimeout(ctx, unindexedReadTimeout)
+	defer cancel()
+	evs, err := s.st.Range(rctx, ev.Room, from, int(upTo-after))
 	if err != nil {
-		return nil, s.unavailable("read events not indexed yet", err)
+		if ctx.Err() != nil {
+			return nil, s.unavailable("read events not indexed yet", ctx.Err())
+		}
+		return nil, errLagging
 	}
+	read := make([]ownAppend, 0, len(evs))
+	var first *api.Event
+	next := after
 	for i := range evs {
 		e := &evs[i]
-		if e.Seq != after+1 {
-			return nil, errLagging // not the room's next event: read again later
+		if e.Seq != next+1 {
+			return nil, errLagging // a replica missing some: read again later
 		}
-		after = e.Seq
-		if e.Sender == ev.Sender && e.ClientID == ev.ClientID {
-			return resendAck(ev, e)
+		next = e.Seq
+		if e.ClientID == "" {
+			continue
+		}
+		read = append(read, ownAppend{msgID: ev.Room + "/" + e.Sender + "/" + e.ClientID, typ: e.Type, seq: e.Seq, target: e.Target, time: e.Time})
+		if first == nil && e.Sender == ev.Sender && e.ClientID == ev.ClientID {
+			first = e
 		}
 	}
-	if after < upTo {
+	if next < upTo {
 		return nil, errLagging // this replica has not got them all yet
+	}
+	h.own = append(read, h.own...)
+	h.ownFrom = after
+	if first != nil {
+		return resendAck(ev, first)
 	}
 	return nil, nil
 }

@@ -238,6 +238,14 @@ func TestSendWhileReadModelLags(t *testing.T) {
 	if b2.Duplicate || b2.Seq != first.Seq+1 {
 		t.Fatalf("b-2 through the lagging node: %+v, want stored after a-1 (seq %d)", b2, first.Seq)
 	}
+	// What was read is kept: the next send does not wait or read again.
+	h := s2.heads.get(room)
+	h.mu.Lock()
+	expects := h.ownFrom
+	h.mu.Unlock()
+	if expects > s2.ix.LastSeq(room) {
+		t.Fatalf("after a read of the unindexed events the head still expects the read model at %d (it is at %d)", expects, s2.ix.LastSeq(room))
+	}
 	time.Sleep(3 * streamWindow) // JetStream's own window must not be what answers below
 	again := send(t, s2, alice, room, "a-1")
 	if !again.Duplicate || again.Seq != first.Seq {
