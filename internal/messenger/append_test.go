@@ -3,6 +3,7 @@ package messenger
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
@@ -255,6 +256,26 @@ func TestSendWhileReadModelLags(t *testing.T) {
 		if n := copies(t, s1, alice, room, id); n != 1 {
 			t.Fatalf("%s stored %d times, want once", id, n)
 		}
+	}
+}
+
+// Further behind than a send may read, the send fails as retryable and
+// stores nothing: it cannot know whether it repeats one of those events.
+func TestSendWhileReadModelLagsFar(t *testing.T) {
+	s1, st := newService(t, index.DefaultIDEvents, time.Minute)
+	alice, bob, room := directRoom(t, s1)
+	s2 := startService(t, st, index.DefaultIDEvents, time.Minute)
+	send(t, s2, bob, room, "b-1")
+	s2.ix.Stop()
+	for i := range maxUnindexedRead + 1 {
+		send(t, s1, alice, room, "a-"+strconv.Itoa(i))
+	}
+	_, err := s2.Send(context.Background(), bob, room, api.SendRequest{ID: "b-2", Text: "again"})
+	if e := api.AsError(err); e == nil || e.Code != api.CodeUnavailable || e.RetryAfterMS == 0 {
+		t.Fatalf("send through a read model %d events behind: %v, want %s with a retry_after", maxUnindexedRead+1, err, api.CodeUnavailable)
+	}
+	if n := copies(t, s1, bob, room, "b-2"); n != 0 {
+		t.Fatalf("b-2 stored %d times, want not at all", n)
 	}
 }
 
