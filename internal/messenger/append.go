@@ -152,6 +152,18 @@ func (s *Service) firstAck(ctx context.Context, h *head, ev *api.Event, msgID st
 		s.waitIndexed(ctx, ev.Room, h.own[len(h.own)-maxOwn].seq, dedupWait)
 		indexed = s.ix.LastSeq(ev.Room)
 	}
+	remembers := s.ix.RemembersIDs()
+	if remembers && indexed < h.ownFrom {
+		if _, ok := s.waitIndexed(ctx, ev.Room, h.ownFrom, lagWait); !ok {
+			if ctx.Err() != nil {
+				return nil, s.unavailable("recognise resend", ctx.Err())
+			}
+			if err := s.readUnindexed(ctx, h, ev.Room); err != nil {
+				return nil, err
+			}
+		}
+		indexed = s.ix.LastSeq(ev.Room)
+	}
 	n := 0
 	for n < len(h.own) && h.own[n].seq <= indexed {
 		n++
@@ -169,18 +181,8 @@ func (s *Service) firstAck(ctx context.Context, h *head, ev *api.Event, msgID st
 			return resendAck(ev, &api.Event{Seq: o.seq, Time: o.time, Type: o.typ, Target: o.target})
 		}
 	}
-	if !s.ix.RemembersIDs() {
+	if !remembers {
 		return nil, nil // JetStream's window alone
-	}
-	if indexed < h.ownFrom {
-		if _, ok := s.waitIndexed(ctx, ev.Room, h.ownFrom, lagWait); !ok {
-			if ctx.Err() != nil {
-				return nil, s.unavailable("recognise resend", ctx.Err())
-			}
-			if ack, err := s.firstAckUnindexed(ctx, h, ev); ack != nil || err != nil {
-				return ack, err
-			}
-		}
 	}
 	seq, ok := s.ix.FindID(ev.Room, msgID)
 	if !ok {
@@ -200,29 +202,29 @@ func (s *Service) firstAck(ctx context.Context, h *head, ev *api.Event, msgID st
 	return resendAck(ev, first)
 }
 
-// firstAckUnindexed looks for ev's message id among the events of its room
-// after the read model's last one up to h.ownFrom, reading them from the
-// store. A read model lags when its consumer is being recreated, after the
-// node hosting it was lost with its data centre: sends must not wait for
-// that. The events read join h.own, so that later sends need not read them
-// again. It answers errLagging if it cannot read every one of those events
-// in time (too many, a replica that has not got them all yet, a replica
-// that does not answer).
-func (s *Service) firstAckUnindexed(ctx context.Context, h *head, ev *api.Event) (*api.Ack, error) {
+// readUnindexed reads the events of room after the read model's last one
+// up to h.ownFrom from the store, and adds those with a message id to
+// h.own, so that h.own and the read model again cover every event up to
+// the head. A read model lags when its consumer is being recreated, after
+// the node hosting it was lost with its data centre: sends must not wait
+// for that. It answers errLagging if it cannot read every one of those
+// events in time (too many, a replica that has not got them all yet, a
+// replica that does not answer).
+func (s *Service) readUnindexed(ctx context.Context, h *head, room string) error {
 	upTo := h.ownFrom
-	after := s.ix.LastSeq(ev.Room)
+	after := s.ix.LastSeq(room)
 	if after >= upTo {
-		return nil, nil // caught up meanwhile: the read model answers
+		return nil // caught up meanwhile: the read model answers
 	}
 	if upTo-after > maxUnindexedRead {
-		return nil, errLagging
+		return errLagging
 	}
 	from := uint64(1)
 	if after > 0 {
 		// Always known: the read model keeps every event's stream seq.
-		sseq, ok := s.ix.StreamSeq(ev.Room, after)
+		sseq, ok := s.ix.StreamSeq(room, after)
 		if !ok {
-			return nil, errLagging
+			return errLagging
 		}
 		from = sseq + 1
 	}
@@ -230,39 +232,37 @@ func (s *Service) firstAckUnindexed(ctx context.Context, h *head, ev *api.Event)
 	// data centre just cut off) must not hold up the room's sends for long.
 	rctx, cancel := context.WithTimeout(ctx, unindexedReadTimeout)
 	defer cancel()
-	evs, err := s.st.Range(rctx, ev.Room, from, int(upTo-after))
+	evs, err := s.st.Range(rctx, room, from, int(upTo-after))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, s.unavailable("read events not indexed yet", ctx.Err())
+			return s.unavailable("read events not indexed yet", ctx.Err())
 		}
-		return nil, errLagging
+		return errLagging
 	}
 	read := make([]ownAppend, 0, len(evs))
-	var first *api.Event
 	next := after
 	for i := range evs {
 		e := &evs[i]
 		if e.Seq != next+1 {
-			return nil, errLagging // a replica missing some: read again later
+			return errLagging // a replica missing some: read again later
 		}
 		next = e.Seq
-		if e.ClientID == "" {
-			continue
-		}
-		read = append(read, ownAppend{msgID: ev.Room + "/" + e.Sender + "/" + e.ClientID, typ: e.Type, seq: e.Seq, target: e.Target, time: e.Time})
-		if first == nil && e.Sender == ev.Sender && e.ClientID == ev.ClientID {
-			first = e
+		if e.ClientID != "" {
+			read = append(read, ownAppend{msgID: messageID(room, e.Sender, e.ClientID), typ: e.Type, seq: e.Seq, target: e.Target, time: e.Time})
 		}
 	}
 	if next < upTo {
-		return nil, errLagging // this replica has not got them all yet
+		return errLagging // this replica has not got them all yet
 	}
 	h.own = append(read, h.own...)
 	h.ownFrom = after
-	if first != nil {
-		return resendAck(ev, first)
-	}
-	return nil, nil
+	return nil
+}
+
+// messageID is the deduplication id of an event: its room, sender and the
+// sender's client id.
+func messageID(room, sender, clientID string) string {
+	return room + "/" + sender + "/" + clientID
 }
 
 // resendAck answers ev, sent again with the message id of first: first's
@@ -280,9 +280,9 @@ const maxAppendAttempts = 32
 // append assigns ev the room's next seq and stores it, deduplicated by
 // (room, sender, client id). A repeated client id returns the first ack.
 func (s *Service) append(ctx context.Context, ev *api.Event) (*api.Ack, error) {
-	msgID := ev.Room + "/" + ev.Sender + "/" + ev.ClientID
-	if ev.ClientID == "" {
-		msgID = ""
+	var msgID string
+	if ev.ClientID != "" {
+		msgID = messageID(ev.Room, ev.Sender, ev.ClientID)
 	}
 	h := s.heads.get(ev.Room)
 	h.mu.Lock()
