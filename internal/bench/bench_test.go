@@ -35,6 +35,13 @@ func TestRunOwnNode(t *testing.T) {
 	if !(res.E2EP50MS > 0 && res.E2EP50MS <= res.E2EP99MS && res.E2EP99MS <= res.E2EP999MS) {
 		t.Errorf("e2e percentiles not ordered: %v %v %v", res.E2EP50MS, res.E2EP99MS, res.E2EP999MS)
 	}
+	// Each part of the split is at most the whole (the stored part may
+	// exceed it by the server time's truncation to a millisecond, and both
+	// by a histogram bucket's width).
+	if res.FanoutP50MS <= 0 || res.FanoutP99MS > 1.1*(res.E2EP99MS+1) || res.StoreP99MS > 1.1*res.E2EP99MS || res.StoreP50MS > res.StoreP99MS {
+		t.Errorf("e2e split: send→stored p50 %v p99 %v, stored→received p50 %v p99 %v, e2e p99 %v",
+			res.StoreP50MS, res.StoreP99MS, res.FanoutP50MS, res.FanoutP99MS, res.E2EP99MS)
+	}
 	if res.Baseline <= 0 || res.Ratio <= 0 {
 		t.Errorf("baseline %v, ratio %v", res.Baseline, res.Ratio)
 	}
@@ -54,7 +61,7 @@ func TestRunOwnNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"acked_per_s", "delivered_per_s", "ack_p50_ms", "ack_p99_ms", "ack_p999_ms",
-		"e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "errors", "baseline_publish_per_s", "ratio", "scenario",
+		"e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "e2e_store_p99_ms", "e2e_fanout_p99_ms", "errors", "baseline_publish_per_s", "ratio", "scenario",
 		"users", "rooms", "room_size", "senders", "inflight", "rate", "duration_s", "sync", "target", "cpu_us_per_msg"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON result has no %q: %s", k, b)

@@ -27,6 +27,10 @@ type counters struct {
 	reconnects                       atomic.Uint64
 	cpu                              time.Duration // process CPU used during the window
 	ack, e2e                         Histogram
+	// e2e split at the event's server time (milliseconds, so each part is
+	// off by up to 1 ms): send → stored and stored → received. Meaningful
+	// only when node and load generator share a clock.
+	toStore, fromStore Histogram
 
 	mu     sync.Mutex
 	errors map[string]uint64
@@ -149,6 +153,9 @@ func (c *counters) receive(live *client.Live, self string, synced chan<- struct{
 			if c.inWindow(ts) {
 				c.delivered.Add(1)
 				c.e2e.Record(time.Duration(now - ts))
+				stored := ev.Time * int64(time.Millisecond)
+				c.toStore.Record(time.Duration(max(stored-ts, 0)))
+				c.fromStore.Record(time.Duration(max(now-stored, 0)))
 			}
 		}
 	}

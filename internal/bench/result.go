@@ -47,6 +47,15 @@ type Result struct {
 	// Less sensitive to a noisy machine than the rates, so it is the figure
 	// to compare when optimizing.
 	CPUPerMsgUS float64 `json:"cpu_us_per_msg"`
+	// The e2e latency split at the event's server time: send → stored
+	// (waiting for the room's turn included) and stored → received (the
+	// read model, the fan-out, the socket and the receiving client). Each
+	// is off by up to 1 ms (the server time is in milliseconds) and means
+	// something only when the node shares the load generator's clock.
+	StoreP50MS  float64 `json:"e2e_store_p50_ms"`
+	StoreP99MS  float64 `json:"e2e_store_p99_ms"`
+	FanoutP50MS float64 `json:"e2e_fanout_p50_ms"`
+	FanoutP99MS float64 `json:"e2e_fanout_p99_ms"`
 }
 
 // WriteText writes a readable summary.
@@ -65,6 +74,8 @@ func (r *Result) WriteText(w io.Writer) error {
 	p("  delivered  %10.1f msg/s   (%d of %d due)\n", r.DelivPerS, r.Delivered, r.Expected)
 	p("  ack        p50 %.2f ms  p99 %.2f ms  p999 %.2f ms  max %.2f ms\n", r.AckP50MS, r.AckP99MS, r.AckP999MS, r.AckMaxMS)
 	p("  e2e        p50 %.2f ms  p99 %.2f ms  p999 %.2f ms  max %.2f ms\n", r.E2EP50MS, r.E2EP99MS, r.E2EP999MS, r.E2EMaxMS)
+	p("    split    send → stored p50 %.1f ms  p99 %.1f ms; stored → received p50 %.1f ms  p99 %.1f ms\n",
+		r.StoreP50MS, r.StoreP99MS, r.FanoutP50MS, r.FanoutP99MS)
 	p("  cpu        %.1f µs per acknowledged message (this process)\n", r.CPUPerMsgUS)
 	p("  errors     %d", r.Errors)
 	if r.Errors > 0 {

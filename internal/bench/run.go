@@ -224,6 +224,8 @@ func (c *counters) fill(res *Result, cfg Config) {
 	res.AckMaxMS = ms(c.ack.Max())
 	res.E2EP50MS, res.E2EP99MS, res.E2EP999MS = ms(c.e2e.Quantile(0.5)), ms(c.e2e.Quantile(0.99)), ms(c.e2e.Quantile(0.999))
 	res.E2EMaxMS = ms(c.e2e.Max())
+	res.StoreP50MS, res.StoreP99MS = ms(c.toStore.Quantile(0.5)), ms(c.toStore.Quantile(0.99))
+	res.FanoutP50MS, res.FanoutP99MS = ms(c.fromStore.Quantile(0.5)), ms(c.fromStore.Quantile(0.99))
 	c.mu.Lock()
 	res.ErrorCodes = map[string]uint64{}
 	for code, n := range c.errors {
