@@ -1,8 +1,11 @@
 package drill_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -25,7 +28,7 @@ func shortDrill(t *testing.T, scenario string) *drill.Result {
 	res, err := drill.Run(ctx, drill.Options{
 		Scenario: scenario, UsersPerDC: 3, Rate: 45,
 		Duration: 24 * time.Second, FailAt: 5 * time.Second, HealAt: 15 * time.Second,
-		Dir: t.TempDir(), Exe: exe, Env: env, Progress: &progress,
+		Dir: drillDir(t), Exe: exe, Env: env, Progress: &progress,
 	})
 	if err != nil {
 		t.Fatalf("drill: %v\n%s", err, progress.String())
@@ -34,6 +37,47 @@ func shortDrill(t *testing.T, scenario string) *drill.Result {
 	_ = res.WriteText(&out)
 	t.Logf("\n%s%s", progress.String(), out.String())
 	return res
+}
+
+// drillDir is a temporary directory for a drill's cluster. If the test
+// fails, the warnings and errors its nodes logged are written to the test's
+// log before the directory is removed: a drill that fails once in CI and
+// then passes can be understood only from them.
+func drillDir(t *testing.T) string {
+	dir := t.TempDir()
+	t.Cleanup(func() { // runs before TempDir's own cleanup
+		if !t.Failed() {
+			return
+		}
+		logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+		for _, path := range logs {
+			t.Logf("%s, warnings and errors (the last %d):\n%s", filepath.Base(path), maxLoggedLines,
+				strings.Join(warnings(path, maxLoggedLines), "\n"))
+		}
+	})
+	return dir
+}
+
+const maxLoggedLines = 60
+
+// warnings returns the last n lines of a node's JSON log at level WARN or
+// ERROR, and lines that are not JSON (a panic's trace).
+func warnings(path string, n int) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, "{") || strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+			lines = append(lines, l)
+		}
+	}
+	return lines[max(0, len(lines)-n):]
 }
 
 // checkPromises checks what both drills promise: nothing acknowledged is
@@ -111,7 +155,7 @@ func TestDrillRollingRestart(t *testing.T) {
 	res, err := drill.Run(ctx, drill.Options{
 		Scenario: drill.RollingRestart, UsersPerDC: 3, Rate: 45,
 		Duration: 30 * time.Second, FailAt: 3 * time.Second, HealAt: 4 * time.Second,
-		Dir: t.TempDir(), Exe: exe, Env: env, Progress: &progress,
+		Dir: drillDir(t), Exe: exe, Env: env, Progress: &progress,
 	})
 	if err != nil {
 		t.Fatalf("drill: %v\n%s", err, progress.String())
