@@ -31,6 +31,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Config says how to run the embedded server.
@@ -142,7 +143,16 @@ func clusterOptions(opts *server.Options, c *Cluster, user, pass string) error {
 	}
 	opts.DontListen = false
 	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
-	opts.Username, opts.Password = user, pass
+	// The server keeps only a bcrypt hash of the listener's password (and so
+	// does not warn of a plaintext one); the node's own connections present
+	// the password itself. The lowest cost is enough for a random secret
+	// that never leaves the process, and keeps each connection's check
+	// quick.
+	hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+	if err != nil {
+		return fmt.Errorf("broker: client listener password: %w", err)
+	}
+	opts.Username, opts.Password = user, string(hash)
 	opts.Cluster = server.ClusterOpts{
 		Name:     clusterName,
 		Host:     host,

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,11 +10,16 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/big"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dandanchat/dandan/internal/freeport"
@@ -234,3 +240,63 @@ func waitMeta(ctx context.Context, b *Broker) error {
 
 // metaCurrent reports whether b is in touch with a JetStream meta leader.
 func metaCurrent(b *Broker) bool { return b.srv.JetStreamIsCurrent() }
+
+// TestClusterClientListener checks the client listener a clustered node
+// must open: it takes the node's own password only, and the server, which
+// keeps only the password's hash, does not warn of a plaintext one.
+func TestClusterClientListener(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	// A clustered node is ready once it has a route: start two.
+	addrs := []string{freeAddr(t), freeAddr(t)}
+	errs := make(chan error, 2)
+	var b *Broker
+	for i := range addrs {
+		dir := t.TempDir()
+		go func() {
+			n, err := Start(Config{Dir: dir, Name: fmt.Sprintf("n%d", i), Logger: log, Cluster: &Cluster{
+				Listen: addrs[i], Peers: []string{addrs[1-i]}, DC: fmt.Sprintf("dc%d", i), Secret: "0123456789abcdef-secret"}})
+			if err == nil {
+				t.Cleanup(n.Shutdown)
+				if i == 0 {
+					b = n
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range addrs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	url := b.srv.ClientURL()
+	if nc, err := nats.Connect(url, nats.UserInfo(b.user, b.pass)); err != nil {
+		t.Errorf("the node's own password refused: %v", err)
+	} else {
+		nc.Close()
+	}
+	for _, pass := range []string{"", "wrong"} {
+		if nc, err := nats.Connect(url, nats.UserInfo(b.user, pass), nats.NoReconnect()); err == nil {
+			nc.Close()
+			t.Errorf("password %q accepted", pass)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logs.String(), "Plaintext password") {
+		t.Errorf("the server warns of a plaintext password:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
