@@ -239,12 +239,27 @@ func (s *Service) readUnindexed(ctx context.Context, h *head, room string) error
 		}
 		return errLagging
 	}
+	read, err := unindexed(room, after, upTo, evs)
+	if err != nil {
+		return err
+	}
+	h.own = append(read, h.own...)
+	h.ownFrom = after
+	return nil
+}
+
+// unindexed checks that evs, read from the store, are room's events after
+// seq after up to upTo with none missing, and returns those that carry a
+// client id as the node's own-appends record. A replica may answer short or
+// with holes (missing what it has not replicated yet): errLagging then, to
+// be read again later.
+func unindexed(room string, after, upTo uint64, evs []api.Event) ([]ownAppend, error) {
 	read := make([]ownAppend, 0, len(evs))
 	next := after
 	for i := range evs {
 		e := &evs[i]
 		if e.Seq != next+1 {
-			return errLagging // a replica missing some: read again later
+			return nil, errLagging
 		}
 		next = e.Seq
 		if e.ClientID != "" {
@@ -252,11 +267,9 @@ func (s *Service) readUnindexed(ctx context.Context, h *head, room string) error
 		}
 	}
 	if next < upTo {
-		return errLagging // this replica has not got them all yet
+		return nil, errLagging
 	}
-	h.own = append(read, h.own...)
-	h.ownFrom = after
-	return nil
+	return read, nil
 }
 
 // messageID is the deduplication id of an event: its room, sender and the

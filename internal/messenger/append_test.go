@@ -3,6 +3,7 @@ package messenger
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -311,5 +312,56 @@ func TestForwardToLeaderNotReady(t *testing.T) {
 	}
 	if n := copies(t, s1, alice, room, "m-1"); n != 1 {
 		t.Fatalf("m-1 stored %d times", n)
+	}
+}
+
+// TestUnindexedFromReplica checks what a send accepts from a store read of
+// the events its lagging read model lacks. A replica may answer short or
+// with holes; the send must not take that for the room's whole history
+// (a resend of a missing event would then be stored twice).
+func TestUnindexedFromReplica(t *testing.T) {
+	ev := func(seq uint64, clientID string) api.Event {
+		return api.Event{Seq: seq, Room: "r", Sender: "u", ClientID: clientID, Type: api.EventMessage, Time: int64(seq)}
+	}
+	cases := []struct {
+		name        string
+		after, upTo uint64
+		evs         []api.Event
+		ok          bool
+		ids         []string // client ids recorded, in order
+	}{
+		{"whole", 3, 6, []api.Event{ev(4, "a"), ev(5, ""), ev(6, "c")}, true, []string{"a", "c"}},
+		{"from the start", 0, 2, []api.Event{ev(1, "a"), ev(2, "b")}, true, []string{"a", "b"}},
+		{"short", 3, 6, []api.Event{ev(4, "a"), ev(5, "b")}, false, nil},
+		{"empty", 3, 6, nil, false, nil},
+		{"hole", 3, 6, []api.Event{ev(4, "a"), ev(6, "c")}, false, nil},
+		{"starts late", 3, 6, []api.Event{ev(5, "b"), ev(6, "c")}, false, nil},
+		{"starts early", 3, 5, []api.Event{ev(3, "x"), ev(4, "a"), ev(5, "b")}, false, nil},
+		{"repeated", 3, 5, []api.Event{ev(4, "a"), ev(4, "a"), ev(5, "b")}, false, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			read, err := unindexed("r", c.after, c.upTo, c.evs)
+			if !c.ok {
+				if err != errLagging {
+					t.Fatalf("err = %v, want errLagging", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, o := range read {
+				ids = append(ids, o.msgID)
+			}
+			want := make([]string, len(c.ids))
+			for i, id := range c.ids {
+				want[i] = messageID("r", "u", id)
+			}
+			if !slices.Equal(ids, want) {
+				t.Fatalf("recorded %q, want %q", ids, want)
+			}
+		})
 	}
 }
