@@ -50,13 +50,19 @@ half=$(python3 -c "import json,statistics as s;print(int(s.median(json.load(open
 run 1to1-half "$bin" bench --scenario 1to1 --rate "$half"
 ghalf=$(python3 -c "import json,statistics as s;print(int(s.median(json.load(open('$out/group-%d.json'%i))['acked_per_s'] for i in (1,2,3))/2))")
 run group-half "$bin" bench --scenario group --rate "$ghalf"
+# Half loads pinned too, at half of the pinned saturation.
+phalf=$(python3 -c "import json,statistics as s;print(int(s.median(json.load(open('$out/1to1-pinned-%d.json'%i))['acked_per_s'] for i in (1,2,3))/2))")
+pinned 1to1-pinned-half default --scenario 1to1 --rate "$phalf"
+pghalf=$(python3 -c "import json,statistics as s;print(int(s.median(json.load(open('$out/group-pinned-%d.json'%i))['acked_per_s'] for i in (1,2,3))/2))")
+pinned group-pinned-half default --scenario group --rate "$pghalf"
 
 python3 - "$out" <<'PY' | tee "$out/summary.txt"
 import json, statistics, sys, glob, os
 out = sys.argv[1]
-names = ["1to1", "1to1-always", "1to1-pinned", "1to1-pinned-always", "1to1-half",
-         "group", "group-pinned", "group-half"]
-keys = ["acked_per_s", "delivered_per_s", "ack_p99_ms", "e2e_p50_ms", "e2e_p99_ms", "errors", "baseline_publish_per_s", "ratio"]
+names = ["1to1", "1to1-always", "1to1-pinned", "1to1-pinned-always", "1to1-half", "1to1-pinned-half",
+         "group", "group-pinned", "group-half", "group-pinned-half"]
+keys = ["acked_per_s", "delivered_per_s", "ack_p99_ms", "e2e_p50_ms", "e2e_p99_ms", "e2e_store_p99_ms",
+        "e2e_fanout_p99_ms", "errors", "baseline_publish_per_s", "ratio", "cpu_us_per_msg"]
 print("run".ljust(20) + "".join(k.rjust(24) for k in keys))
 for n in names:
     runs = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, n + "-[0-9].json")))]
