@@ -266,10 +266,14 @@ func TestClusterClientListener(t *testing.T) {
 			errs <- err
 		}()
 	}
-	for range addrs {
+	var failed error
+	for range addrs { // both, so that no Start outlives the test
 		if err := <-errs; err != nil {
-			t.Fatal(err)
+			failed = err
 		}
+	}
+	if failed != nil {
+		t.Fatal(failed)
 	}
 	url := b.srv.ClientURL()
 	if nc, err := nats.Connect(url, nats.UserInfo(b.user, b.pass)); err != nil {
