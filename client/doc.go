@@ -68,4 +68,11 @@
 // socket until there is room (the server may then drop the connection as a slow
 // consumer, which the Live recovers from). Do not wait for a send's ack in the
 // only goroutine that reads Updates.
+//
+// A busy consumer (a bot, a bridge, a load generator) may instead set
+// LiveOptions.Handler: every update is then handed to it on the Live's own
+// goroutines, one call at a time and in order, without a channel and a
+// goroutine switch per update. It holds up reading the connection while it
+// runs (a long call is not taken for a broken connection), so it must return
+// quickly, and must not wait for a send's ack or call Close.
 package client

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -714,5 +715,134 @@ func TestLiveReconnect(t *testing.T) {
 	r.waitSeq(t, "r1", 2, 5*time.Second)
 	if evs := r.events("r1"); len(evs) != 2 {
 		t.Fatalf("%d events after the reconnect, want 2 (no replay, no gap)", len(evs))
+	}
+}
+
+// recordHandler returns a recorder fed by a LiveOptions.Handler, and that
+// handler; the handler fails the test if it is ever called concurrently.
+func recordHandler(t *testing.T) (*recorder, func(Update)) {
+	r := &recorder{stopped: make(chan struct{})}
+	r.cond = sync.NewCond(&r.mu)
+	var in atomic.Bool
+	return r, func(u Update) {
+		if !in.CompareAndSwap(false, true) {
+			t.Error("Handler called while another call runs")
+		}
+		defer in.Store(false)
+		r.mu.Lock()
+		r.updates = append(r.updates, u)
+		r.cond.Broadcast()
+		r.mu.Unlock()
+	}
+}
+
+// TestLiveHandler: with a Handler, every update goes to it, in order and
+// once, none to Updates (which is closed by Close), and none after Close.
+func TestLiveHandler(t *testing.T) {
+	hub := newHub()
+	n := hub.node(t)
+	alice, ra := startLive(t, newTestClient(t, "tok-alice", n.URL), fastLive())
+	rb, handler := recordHandler(t)
+	opts := fastLive()
+	opts.Handler = handler
+	bob, err := newTestClient(t, "tok-bob", n.URL).Live(ctxT(t, 5*time.Second), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onChannel := make(chan int)
+	go func() {
+		k := 0
+		for range bob.Updates() {
+			k++
+		}
+		onChannel <- k
+	}()
+	ra.waitKind(t, Synced, 1, 5*time.Second)
+	rb.waitKind(t, Synced, 1, 5*time.Second)
+	ctx := ctxT(t, 5*time.Second)
+	for i := range 20 {
+		if _, err := alice.Send(ctx, "r1", fmt.Sprintf("m %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := alice.Typing("r1"); err != nil {
+		t.Fatal(err)
+	}
+	rb.waitSeq(t, "r1", 20, 5*time.Second)
+	checkSeqs(t, "bob", rb.events("r1"), 1, 20)
+	rb.waitKind(t, Typing, 1, 5*time.Second)
+	if rb.count(Connected) != 1 {
+		t.Fatalf("%d Connected updates, want 1", rb.count(Connected))
+	}
+	if err := bob.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rb.mu.Lock()
+	before := len(rb.updates)
+	rb.mu.Unlock()
+	if _, err := alice.Send(ctx, "r1", "after bob closed"); err != nil {
+		t.Fatal(err)
+	}
+	ra.waitSeq(t, "r1", 21, 5*time.Second)
+	time.Sleep(50 * time.Millisecond)
+	rb.mu.Lock()
+	after := len(rb.updates)
+	rb.mu.Unlock()
+	if after != before {
+		t.Fatalf("%d updates handled after Close returned", after-before)
+	}
+	select {
+	case k := <-onChannel:
+		if k != 0 {
+			t.Fatalf("%d updates on Updates with a Handler", k)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Updates not closed by Close")
+	}
+}
+
+// TestLiveHandlerSlow: a Handler that takes longer than the ack timeout
+// holds up the reading of an ack, which must not be taken for a broken
+// connection.
+func TestLiveHandlerSlow(t *testing.T) {
+	hub := newHub()
+	n := hub.node(t)
+	alice, ra := startLive(t, newTestClient(t, "tok-alice", n.URL), fastLive())
+	rb, record := recordHandler(t)
+	block := make(chan struct{})
+	var blocked sync.Once
+	opts := fastLive()
+	opts.AckTimeout = 200 * time.Millisecond
+	opts.Handler = func(u Update) {
+		if u.Kind == EventUpdate && u.Event.Sender == "ualice" {
+			blocked.Do(func() { <-block })
+		}
+		record(u)
+	}
+	bob, err := newTestClient(t, "tok-bob", n.URL).Live(ctxT(t, 5*time.Second), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	ra.waitKind(t, Synced, 1, 5*time.Second)
+	rb.waitKind(t, Synced, 1, 5*time.Second)
+	ctx := ctxT(t, 5*time.Second)
+	if _, err := alice.Send(ctx, "r1", "hold bob up"); err != nil {
+		t.Fatal(err)
+	}
+	// Bob's handler now blocks on alice's event; bob's send is answered
+	// meanwhile, but the answer waits behind it for 3 ack timeouts.
+	p := bob.SendAsync("r1", "while my handler blocks")
+	time.Sleep(600 * time.Millisecond)
+	close(block)
+	if _, err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := rb.count(Disconnected); n != 0 {
+		t.Fatalf("%d Disconnected updates (%v): a slow handler was taken for a broken connection", n,
+			rb.find(func(u Update) bool { return u.Kind == Disconnected }).Err)
+	}
+	if n, _ := p.Attempts(); n != 1 {
+		t.Fatalf("the send was written %d times, want once", n)
 	}
 }

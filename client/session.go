@@ -32,6 +32,7 @@ type session struct {
 
 	stalled    atomic.Bool  // the reader waits for room in Updates
 	stallEnd   atomic.Int64 // unix ns when it last stopped waiting
+	stallSeen  atomic.Bool  // the ack timeout's check saw it stalled (Handler)
 	retryAftMS atomic.Int64 // asked by an error frame without id
 
 	// When to send sync again after the server refused it for load (the
@@ -600,6 +601,7 @@ func earliest(a, b time.Time) time.Time {
 // answer; time spent waiting for room in Updates does not count.
 func (l *Live) overdue(s *session) bool {
 	if s.stalled.Load() {
+		s.stallSeen.Store(true)
 		return false
 	}
 	since := time.Unix(0, s.stallEnd.Load())

@@ -126,38 +126,43 @@ func (c *counters) send(s sender, t texts, start time.Time) {
 	}
 }
 
-// receive drains one user's updates: it signals synced on the first Synced
-// and records every message event from another member.
-func (c *counters) receive(live *client.Live, self string, synced chan<- struct{}) {
-	first := true
-	for u := range live.Updates() {
+// handler returns the LiveOptions.Handler of one user's live connection:
+// it signals synced on the first Synced and records every message event
+// from another member.
+func (c *counters) handler(self string, synced chan<- struct{}) func(client.Update) {
+	first := true // calls never overlap
+	return func(u client.Update) {
 		switch u.Kind {
 		case client.Synced:
 			if first {
 				first = false
-				synced <- struct{}{}
+				synced <- struct{}{} // buffered for every user
 			}
 		case client.Disconnected:
 			c.reconnects.Add(1)
 		case client.EventUpdate:
-			ev := u.Event
-			if ev.Type != api.EventMessage || ev.Sender == self {
-				continue
-			}
-			ts, ok := sendTime(ev.Text)
-			if !ok {
-				continue
-			}
-			now := time.Now().UnixNano()
-			c.delivAll.Add(1)
-			if c.inWindow(ts) {
-				c.delivered.Add(1)
-				c.e2e.Record(time.Duration(now - ts))
-				stored := ev.Time * int64(time.Millisecond)
-				c.toStore.Record(time.Duration(max(stored-ts, 0)))
-				c.fromStore.Record(time.Duration(max(now-stored, 0)))
-			}
+			c.received(u.Event, self)
 		}
+	}
+}
+
+// received records a message event from another member.
+func (c *counters) received(ev *api.Event, self string) {
+	if ev.Type != api.EventMessage || ev.Sender == self {
+		return
+	}
+	ts, ok := sendTime(ev.Text)
+	if !ok {
+		return
+	}
+	now := time.Now().UnixNano()
+	c.delivAll.Add(1)
+	if c.inWindow(ts) {
+		c.delivered.Add(1)
+		c.e2e.Record(time.Duration(now - ts))
+		stored := ev.Time * int64(time.Millisecond)
+		c.toStore.Record(time.Duration(max(stored-ts, 0)))
+		c.fromStore.Record(time.Duration(max(now-stored, 0)))
 	}
 }
 

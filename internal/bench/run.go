@@ -62,14 +62,11 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (*Result, error) {
 	}
 
 	c := new(counters)
-	lives, wait, err := openLives(ctx, c, users, logw)
+	lives, err := openLives(ctx, c, users, logw)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		closeLives(lives)
-		wait()
-	}()
+	defer closeLives(lives)
 
 	var senders []sender
 	for _, r := range rooms {
@@ -80,33 +77,30 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (*Result, error) {
 	if err := c.run(ctx, cfg, senders, lives, logw); err != nil {
 		return nil, err
 	}
-	wait() // the receivers end with their live connections
-	c.fill(res, cfg)
+	c.fill(res, cfg) // after run closed the lives: no update is handled any more
 	return res, nil
 }
 
-// openLives opens one live connection per user, starts its receiver and
-// waits until every one is synced. wait waits for the receivers, which end
-// when their Live is closed.
-func openLives(ctx context.Context, c *counters, users []user, logw io.Writer) ([]*client.Live, func(), error) {
+// openLives opens one live connection per user, each giving its updates to
+// c's handler (on the connection's own goroutine: a channel and a receiving
+// goroutine per user cost the load generator a goroutine switch per
+// delivered event), and waits until every one is synced. No update is
+// handled once a Live's Close has returned.
+func openLives(ctx context.Context, c *counters, users []user, logw io.Writer) ([]*client.Live, error) {
 	lives := make([]*client.Live, len(users))
 	synced := make(chan struct{}, len(users))
-	var recv sync.WaitGroup
-	wait := recv.Wait
 	fmt.Fprintf(logw, "bench: opening %d live connections\n", len(users))
 	err := forEach(ctx, len(users), liveParallel, func(ctx context.Context, i int) error {
-		l, err := users[i].c.Live(ctx, client.LiveOptions{})
+		l, err := users[i].c.Live(ctx, client.LiveOptions{Handler: c.handler(users[i].id, synced)})
 		if err != nil {
 			return fmt.Errorf("bench: live connection of user %d: %w", i, err)
 		}
 		lives[i] = l
-		recv.Go(func() { c.receive(l, users[i].id, synced) })
 		return nil
 	})
 	if err != nil {
 		closeLives(lives)
-		recv.Wait()
-		return nil, nil, err
+		return nil, err
 	}
 	timeout := time.NewTimer(syncTimeout)
 	defer timeout.Stop()
@@ -120,11 +114,10 @@ func openLives(ctx context.Context, c *counters, users []user, logw io.Writer) (
 		}
 		if err != nil {
 			closeLives(lives)
-			recv.Wait()
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	return lives, wait, nil
+	return lives, nil
 }
 
 // closeLives closes every live connection (idempotent), in parallel.
