@@ -83,6 +83,9 @@ func (o LiveOptions) withDefaults() LiveOptions {
 	if o.Buffer <= 0 {
 		o.Buffer = DefaultUpdatesBuffer
 	}
+	if o.Handler != nil {
+		o.Buffer = 0 // Updates carries nothing
+	}
 	if o.MaxOutbox <= 0 {
 		o.MaxOutbox = DefaultMaxOutbox
 	}
