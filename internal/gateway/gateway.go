@@ -115,7 +115,7 @@ func New(svc *messenger.Service, nc *nats.Conn, cfg Config, m *metrics.Metrics, 
 		devices: make(map[string]map[*session]struct{}),
 		stop:    make(chan struct{}),
 	}
-	g.work = newWorkers(g.stop, workerLinger)
+	g.work = newWorkers(workerLinger)
 	g.upgrader = websocket.Upgrader{
 		// Small read buffers and pooled write buffers keep idle sessions cheap.
 		ReadBufferSize:  1024,
@@ -174,6 +174,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	close(g.stop)
+	g.work.stop()
 	for _, s := range g.subs {
 		_ = s.Unsubscribe()
 	}

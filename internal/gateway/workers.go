@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -12,53 +13,112 @@ import (
 // the same deep calls (a store round trip, a socket write), a few percent
 // of a node's CPU. A kept goroutine keeps its grown stack. Idle ones end
 // after one to two lingers, so an idle node holds none.
+//
+// A waiting worker blocks on a channel of its own, not in a select over a
+// channel shared by all waiting workers, a stop channel and a timer: that
+// select was about 6% of a node's CPU under a fan-out load. A timer every
+// linger, kept only while some worker waits, ends the ones that waited
+// through a whole linger.
 type workers struct {
-	idle   chan func() // unbuffered: taken only by a worker waiting for work
-	stop   <-chan struct{}
 	linger time.Duration
+
+	mu      sync.Mutex
+	idle    []*worker // waiting, in the order they began to (oldest first)
+	lingers uint64    // lingers passed while some worker waited
+	reaping bool      // a reap is scheduled
+	stopped bool
 
 	started, running atomic.Int64 // goroutines started; alive now
 }
 
-func newWorkers(stop <-chan struct{}, linger time.Duration) *workers {
-	return &workers{idle: make(chan func()), stop: stop, linger: linger}
+// worker is one waiting goroutine's hand.
+type worker struct {
+	next  chan func() // one slot: a function to run, or nil to end
+	since uint64      // workers.lingers when it began to wait
 }
+
+func newWorkers(linger time.Duration) *workers { return &workers{linger: linger} }
 
 // run runs f on a waiting worker, or on a new one if none waits.
 func (w *workers) run(f func()) {
-	select {
-	case w.idle <- f:
-	default:
-		w.started.Add(1)
-		w.running.Add(1)
-		go w.work(f)
+	if w.handOff(f) {
+		return
+	}
+	w.started.Add(1)
+	w.running.Add(1)
+	go w.work(&worker{next: make(chan func(), 1)}, f)
+}
+
+// handOff gives f to the worker that began to wait last (its stack is the
+// warmest, and the oldest are left to end), if any waits.
+func (w *workers) handOff(f func()) bool {
+	w.mu.Lock()
+	n := len(w.idle)
+	if n == 0 {
+		w.mu.Unlock()
+		return false
+	}
+	wk := w.idle[n-1]
+	w.idle[n-1] = nil
+	w.idle = w.idle[:n-1]
+	w.mu.Unlock()
+	wk.next <- f
+	return true
+}
+
+// work runs f, then what run hands it, until reap or stop ends it.
+func (w *workers) work(wk *worker, f func()) {
+	defer w.running.Add(-1)
+	for f != nil {
+		f()
+		w.mu.Lock()
+		if w.stopped {
+			w.mu.Unlock()
+			return
+		}
+		wk.since = w.lingers
+		w.idle = append(w.idle, wk)
+		if !w.reaping {
+			w.reaping = true
+			time.AfterFunc(w.linger, w.reap)
+		}
+		w.mu.Unlock()
+		f = <-wk.next
 	}
 }
 
-// work runs f, then what run hands it, until it has waited linger to 2 ×
-// linger for nothing. The timer is not reset after every function (that
-// was about 2% of a busy node's CPU in a profile): when it fires, the worker
-// ends if it has run nothing since the timer was last set, and sets it again
-// if it has.
-func (w *workers) work(f func()) {
-	defer w.running.Add(-1)
-	t := time.NewTimer(w.linger)
-	defer t.Stop()
-	for {
-		f()
-		idle := false // the timer fired since this worker last ran a function
-		for f = nil; f == nil; {
-			select {
-			case f = <-w.idle:
-			case <-t.C:
-				if idle {
-					return
-				}
-				idle = true
-				t.Reset(w.linger)
-			case <-w.stop:
-				return
-			}
-		}
+// reap ends the workers that have waited since before the previous reap,
+// so one to two lingers, and schedules the next reap while any waits.
+func (w *workers) reap() {
+	w.mu.Lock()
+	w.lingers++
+	k := 0
+	for k < len(w.idle) && w.idle[k].since+1 < w.lingers {
+		k++
+	}
+	ended := make([]*worker, k)
+	copy(ended, w.idle[:k])
+	w.idle = append(w.idle[:0], w.idle[k:]...)
+	clear(w.idle[len(w.idle):cap(w.idle)])
+	w.reaping = len(w.idle) > 0 && !w.stopped
+	if w.reaping {
+		time.AfterFunc(w.linger, w.reap)
+	}
+	w.mu.Unlock()
+	for _, wk := range ended {
+		wk.next <- nil
+	}
+}
+
+// stop ends the waiting workers now and the others when their function
+// returns.
+func (w *workers) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	ended := w.idle
+	w.idle = nil
+	w.mu.Unlock()
+	for _, wk := range ended {
+		wk.next <- nil
 	}
 }

@@ -10,10 +10,9 @@ import (
 // share one goroutine, that concurrent ones get their own, and that idle
 // workers end within two lingers and at once when stopped.
 func TestWorkersAreKept(t *testing.T) {
-	stop := make(chan struct{})
 	// A long linger: a loaded machine must not end the worker between two
 	// functions of this first part.
-	w := newWorkers(stop, time.Minute)
+	w := newWorkers(time.Minute)
 	for i := range 50 {
 		done := make(chan struct{})
 		f := func() { close(done) }
@@ -41,7 +40,7 @@ func TestWorkersAreKept(t *testing.T) {
 	}
 
 	// Idle workers end within two lingers.
-	short := newWorkers(stop, 100*time.Millisecond)
+	short := newWorkers(100 * time.Millisecond)
 	for range 3 {
 		short.run(func() {})
 	}
@@ -57,7 +56,7 @@ func TestWorkersAreKept(t *testing.T) {
 	if w.running.Load() == 0 {
 		t.Fatal("no worker of w is waiting before stop")
 	}
-	close(stop)
+	w.stop()
 	deadline = time.Now().Add(2 * time.Second)
 	for w.running.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -71,25 +70,22 @@ func TestWorkersAreKept(t *testing.T) {
 // second, as run would then.
 func handOver(w *workers, f func()) bool {
 	for range 1000 {
-		select {
-		case w.idle <- f:
+		if w.handOff(f) {
 			return true
-		default:
-			time.Sleep(time.Millisecond)
 		}
+		time.Sleep(time.Millisecond)
 	}
 	return false
 }
 
 // TestWorkerKeptAcrossLingers keeps one worker busy for many lingers, a
-// function every fifth of one: its timer fires meanwhile but must not end
-// it, since it ran something since the timer was set. Once idle, it lives
-// at least one linger more, then ends.
+// function every fifth of one: reaps run meanwhile, often while it waits,
+// but must not end it, since it has not waited through a whole linger.
+// Once idle, it lives at least one linger more, then ends.
 func TestWorkerKeptAcrossLingers(t *testing.T) {
-	stop := make(chan struct{})
-	defer close(stop)
 	const linger = 50 * time.Millisecond
-	w := newWorkers(stop, linger)
+	w := newWorkers(linger)
+	defer w.stop()
 	var last time.Time // when the last function ran; read after its done
 	step := func(done chan struct{}) func() {
 		return func() { last = time.Now(); close(done) }
