@@ -88,7 +88,7 @@ type Gateway struct {
 }
 
 // workerLinger is how long a worker goroutine waits for more work (up to
-// twice this, see workers.work).
+// twice this, see workers.reap).
 const workerLinger = time.Second
 
 // New returns a gateway; call Start before serving.

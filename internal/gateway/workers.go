@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,10 +97,8 @@ func (w *workers) reap() {
 	for k < len(w.idle) && w.idle[k].since+1 < w.lingers {
 		k++
 	}
-	ended := make([]*worker, k)
-	copy(ended, w.idle[:k])
-	w.idle = append(w.idle[:0], w.idle[k:]...)
-	clear(w.idle[len(w.idle):cap(w.idle)])
+	ended := slices.Clone(w.idle[:k])
+	w.idle = slices.Delete(w.idle, 0, k)
 	w.reaping = len(w.idle) > 0 && !w.stopped
 	if w.reaping {
 		time.AfterFunc(w.linger, w.reap)
