@@ -85,15 +85,21 @@ func (p *page) run(js string) {
 // test with what the page shows if it is not within d.
 func (p *page) wait(what, js string, d time.Duration) {
 	p.t.Helper()
+	if err := p.poll(js, d); err != nil {
+		p.t.Fatalf("%s: waiting %v for %s: %v\n%s", p.name, d, what, err, p.describe())
+	}
+}
+
+// poll polls the predicate js every 50 ms until it is true; an error if
+// it is not within d.
+func (p *page) poll(js string, d time.Duration) error {
 	// The context's deadline bounds the poll even where the page has no
 	// document to poll in yet.
 	ctx, cancel := context.WithTimeout(p.ctx, d+2*time.Second)
 	defer cancel()
 	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js,
 		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(d)))
-	if err != nil {
-		p.t.Fatalf("%s: waiting %v for %s: %v\n%s", p.name, d, what, err, p.describe())
-	}
+	return err
 }
 
 // describe is what the page shows, for failure messages.
@@ -112,7 +118,7 @@ func (p *page) describe() string {
 			'\nrooms:\n' + rooms.join('\n') + '\nopen: ' + (q('#conv-title') || {}).textContent +
 			'\nmessages:\n' + msgs.join('\n') +
 			'\nsaved outboxes:\n' + Object.keys(localStorage).filter(k => k.startsWith('dandan.outbox.')).map(k =>
-				'  ' + k + ' ' + (localStorage.getItem(k) || '').slice(0, 400)).join('\n');
+				'  ' + k + ' ' + (localStorage.getItem(k) || '').slice(0, 2000)).join('\n');
 	})()`))
 	if err != nil {
 		return "(page unreadable: " + err.Error() + ")"
