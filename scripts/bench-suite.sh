@@ -62,7 +62,7 @@ out = sys.argv[1]
 names = ["1to1", "1to1-always", "1to1-pinned", "1to1-pinned-always", "1to1-half", "1to1-pinned-half",
          "group", "group-pinned", "group-half", "group-pinned-half"]
 keys = ["acked_per_s", "delivered_per_s", "ack_p99_ms", "e2e_p50_ms", "e2e_p99_ms", "e2e_store_p99_ms",
-        "e2e_fanout_p99_ms", "errors", "baseline_publish_per_s", "ratio", "cpu_us_per_msg"]
+        "e2e_fanout_p99_ms", "errors", "baseline_publish_per_s", "ratio", "cpu_us_per_msg", "target_cpu_us_per_msg"]
 print("run".ljust(20) + "".join(k.rjust(24) for k in keys))
 for n in names:
     runs = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, n + "-[0-9].json")))]

@@ -62,13 +62,43 @@ func TestRunOwnNode(t *testing.T) {
 	}
 	for _, k := range []string{"acked_per_s", "delivered_per_s", "ack_p50_ms", "ack_p99_ms", "ack_p999_ms",
 		"e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "e2e_store_p99_ms", "e2e_fanout_p99_ms", "errors", "baseline_publish_per_s", "ratio", "scenario",
-		"users", "rooms", "room_size", "senders", "inflight", "rate", "duration_s", "sync", "target", "cpu_us_per_msg"} {
+		"users", "rooms", "room_size", "senders", "inflight", "rate", "duration_s", "sync", "target", "cpu_us_per_msg", "target_cpu_us_per_msg"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON result has no %q: %s", k, b)
 		}
 	}
 	var text bytes.Buffer
 	if err := res.WriteText(&text); err != nil || !strings.Contains(text.String(), "ratio") {
+		t.Errorf("WriteText: %v\n%s", err, text.String())
+	}
+}
+
+// TestRunTarget loads a node given by URL, as --target does, and reads the
+// node's CPU from its /metrics. The node runs in this process here, so its
+// CPU is this process's, measured the other way.
+func TestRunTarget(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var log bytes.Buffer
+	n, err := startNode(ctx, "default", &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.stop()
+	res, err := Run(ctx, Config{Targets: []string{n.url() + "/"}, Scenario: ScenarioCustom, Users: 4, Rooms: 2, RoomSize: 2, Senders: 2,
+		Duration: 2 * time.Second, Warmup: 300 * time.Millisecond, BaselineDuration: -1}, &log)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, log.String())
+	}
+	if res.Acked == 0 || res.Errors != 0 || res.Target != n.url()+"/" {
+		t.Fatalf("acked %d, errors %d %v, target %q", res.Acked, res.Errors, res.ErrorCodes, res.Target)
+	}
+	if r := res.TargetCPUPerMsgUS / res.CPUPerMsgUS; !(r > 0.5 && r < 1.5) {
+		t.Errorf("the target's CPU %.1f µs/msg, this process's %.1f µs/msg: want the same within half\n%s",
+			res.TargetCPUPerMsgUS, res.CPUPerMsgUS, log.String())
+	}
+	var text bytes.Buffer
+	if err := res.WriteText(&text); err != nil || !strings.Contains(text.String(), "(the targets, from their /metrics)") {
 		t.Errorf("WriteText: %v\n%s", err, text.String())
 	}
 }

@@ -16,14 +16,30 @@ const (
 	metricRSS      = "process_resident_memory_bytes"
 	metricHeap     = "go_memstats_heap_inuse_bytes"
 	metricSessions = "dandan_ws_sessions"
+	metricCPU      = "process_cpu_seconds_total"
 )
 
 // metricValues maps an unlabelled metric's name to its value.
 type metricValues map[string]float64
 
-// scrapeMetrics fetches a Prometheus text exposition and returns the
-// metrics RunIdle needs; the memory ones must be there.
+// scrapeMetrics returns the metrics RunIdle needs from url, a Prometheus
+// text exposition; the memory ones must be there.
 func scrapeMetrics(ctx context.Context, url string) (metricValues, error) {
+	m, err := fetchMetrics(ctx, url, metricRSS, metricHeap, metricSessions)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{metricRSS, metricHeap} {
+		if _, ok := m[name]; !ok {
+			return nil, fmt.Errorf("bench: metrics: %s has no %s", url, name)
+		}
+	}
+	return m, nil
+}
+
+// fetchMetrics fetches a Prometheus text exposition and returns the values
+// of the named unlabelled metrics it has.
+func fetchMetrics(ctx context.Context, url string, names ...string) (metricValues, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -38,16 +54,7 @@ func scrapeMetrics(ctx context.Context, url string) (metricValues, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("bench: metrics: %s answered %s", url, resp.Status)
 	}
-	m, err := parseMetrics(resp.Body, metricRSS, metricHeap, metricSessions)
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range []string{metricRSS, metricHeap} {
-		if _, ok := m[name]; !ok {
-			return nil, fmt.Errorf("bench: metrics: %s has no %s", url, name)
-		}
-	}
-	return m, nil
+	return parseMetrics(resp.Body, names...)
 }
 
 // parseMetrics reads the values of the named unlabelled metrics.
@@ -74,4 +81,23 @@ func parseMetrics(r io.Reader, names ...string) (metricValues, error) {
 		}
 	}
 	return m, sc.Err()
+}
+
+// targetsCPU is the CPU time the target nodes' processes have used, summed
+// (process_cpu_seconds_total of each one's /metrics; 10 ms resolution).
+func targetsCPU(ctx context.Context, targets []string) (time.Duration, error) {
+	var sum float64
+	for _, t := range targets {
+		url := strings.TrimRight(t, "/") + "/metrics"
+		m, err := fetchMetrics(ctx, url, metricCPU)
+		if err != nil {
+			return 0, err
+		}
+		v, ok := m[metricCPU]
+		if !ok {
+			return 0, fmt.Errorf("bench: metrics: %s has no %s", url, metricCPU)
+		}
+		sum += v
+	}
+	return time.Duration(sum * float64(time.Second)), nil
 }

@@ -47,6 +47,10 @@ type Result struct {
 	// Less sensitive to a noisy machine than the rates, so it is the figure
 	// to compare when optimizing.
 	CPUPerMsgUS float64 `json:"cpu_us_per_msg"`
+	// TargetCPUPerMsgUS is the target nodes' CPU time in the window (from
+	// their /metrics, 10 ms resolution) per acknowledged message; 0 without
+	// --target or if their metrics could not be read.
+	TargetCPUPerMsgUS float64 `json:"target_cpu_us_per_msg"`
 	// The e2e latency split at the event's server time: send → stored
 	// (waiting for the room's turn included) and stored → received (the
 	// read model, the fan-out, the socket and the receiving client). Each
@@ -77,6 +81,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	p("    split    send → stored p50 %.1f ms  p99 %.1f ms; stored → received p50 %.1f ms  p99 %.1f ms\n",
 		r.StoreP50MS, r.StoreP99MS, r.FanoutP50MS, r.FanoutP99MS)
 	p("  cpu        %.1f µs per acknowledged message (this process)\n", r.CPUPerMsgUS)
+	if r.TargetCPUPerMsgUS > 0 {
+		p("             %.1f µs per acknowledged message (the targets, from their /metrics)\n", r.TargetCPUPerMsgUS)
+	}
 	p("  errors     %d", r.Errors)
 	if r.Errors > 0 {
 		var parts []string

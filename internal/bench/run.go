@@ -169,6 +169,9 @@ func (c *counters) run(ctx context.Context, cfg Config, senders []sender, lives 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// The targets' CPU too, from their /metrics (without targets the node
+	// is this process). Unreadable metrics only leave it unknown.
+	tcpu0, terr := targetsCPU(ctx, cfg.Targets)
 	cpu0 := processCPU()
 	select {
 	case <-time.After(time.Until(end)):
@@ -176,6 +179,16 @@ func (c *counters) run(ctx context.Context, cfg Config, senders []sender, lives 
 		return ctx.Err()
 	}
 	c.cpu = processCPU() - cpu0
+	if len(cfg.Targets) > 0 && terr == nil {
+		tcpu1, err := targetsCPU(ctx, cfg.Targets)
+		if err == nil {
+			c.targetCPU = tcpu1 - tcpu0
+		}
+		terr = err
+	}
+	if terr != nil {
+		fmt.Fprintf(logw, "bench: the targets' CPU is unknown: %v\n", terr)
+	}
 	deadline := time.NewTimer(cfg.DrainTimeout)
 	defer deadline.Stop()
 	answered := make(chan struct{})
@@ -211,6 +224,7 @@ func (c *counters) fill(res *Result, cfg Config) {
 	res.AckedPerS = float64(res.Acked) / secs
 	if res.Acked > 0 {
 		res.CPUPerMsgUS = float64(c.cpu.Microseconds()) / float64(res.Acked)
+		res.TargetCPUPerMsgUS = float64(c.targetCPU.Microseconds()) / float64(res.Acked)
 	}
 	res.DelivPerS = float64(res.Delivered) / secs
 	res.AckP50MS, res.AckP99MS, res.AckP999MS = ms(c.ack.Quantile(0.5)), ms(c.ack.Quantile(0.99)), ms(c.ack.Quantile(0.999))
