@@ -336,24 +336,23 @@ func (l *Live) handleEvent(s *session, ev *api.Event) bool {
 		l.log.Warn("client: live: malformed event frame skipped")
 		return true
 	}
-	// Only the reader moves cursors, so checking then delivering is safe.
-	l.mu.Lock()
-	cur := l.cursors[ev.Room]
-	l.mu.Unlock()
-	if ev.Seq <= cur {
-		l.log.Debug("client: live: event already delivered dropped", "room", ev.Room, "seq", ev.Seq, "cursor", cur)
-		return true
-	}
-	if cur > 0 && ev.Seq > cur+1 {
-		l.log.Debug("client: live: gap in events", "room", ev.Room, "seq", ev.Seq, "cursor", cur)
-	}
-	// The cursor moves before the event is visible on Updates, so Cursors
-	// always covers what the application received; it moves back if the
-	// Live closes before the event could be handed over.
+	// Only the reader moves cursors and baselines, so checking then
+	// delivering is safe. The cursor moves before the event is visible on
+	// Updates, so Cursors always covers what the application received; it
+	// moves back if the Live closes before the event could be handed over.
 	l.mu.Lock()
 	prev, had := l.cursors[ev.Room]
+	if ev.Seq <= prev {
+		l.mu.Unlock()
+		l.log.Debug("client: live: event already delivered dropped", "room", ev.Room, "seq", ev.Seq, "cursor", prev)
+		return true
+	}
 	l.cursors[ev.Room] = ev.Seq
+	_, based := l.baseline[ev.Room]
 	l.mu.Unlock()
+	if prev > 0 && ev.Seq > prev+1 {
+		l.log.Debug("client: live: gap in events", "room", ev.Room, "seq", ev.Seq, "cursor", prev)
+	}
 	if !l.emit(s, Update{Kind: EventUpdate, Event: ev}) {
 		l.mu.Lock()
 		if had {
@@ -364,9 +363,11 @@ func (l *Live) handleEvent(s *session, ev *api.Event) bool {
 		l.mu.Unlock()
 		return false
 	}
-	l.mu.Lock()
-	delete(l.baseline, ev.Room)
-	l.mu.Unlock()
+	if based {
+		l.mu.Lock()
+		delete(l.baseline, ev.Room)
+		l.mu.Unlock()
+	}
 	return true
 }
 
