@@ -62,7 +62,7 @@ out = sys.argv[1]
 names = ["1to1", "1to1-always", "1to1-pinned", "1to1-pinned-always", "1to1-half", "1to1-pinned-half",
          "group", "group-pinned", "group-half", "group-pinned-half"]
 keys = ["acked_per_s", "delivered_per_s", "ack_p99_ms", "e2e_p50_ms", "e2e_p99_ms", "e2e_store_p99_ms",
-        "e2e_fanout_p99_ms", "errors", "baseline_publish_per_s", "ratio", "cpu_us_per_msg", "target_cpu_us_per_msg"]
+        "e2e_fanout_p99_ms", "errors", "baseline_publish_per_s", "ratio", "cpu_us_per_msg", "target_cpu_us_per_msg", "steal_pct"]
 print("run".ljust(20) + "".join(k.rjust(24) for k in keys))
 for n in names:
     runs = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, n + "-[0-9].json")))]
@@ -70,5 +70,5 @@ for n in names:
         continue
     med = {k: statistics.median(r.get(k, 0) for r in runs) for k in keys}
     print(n.ljust(20) + "".join(f"{med[k]:24.3f}" if isinstance(med[k], float) else f"{med[k]:24}" for k in keys))
-    print("  runs: " + "; ".join(f"{r['acked_per_s']:.0f} acked/s, {r['delivered_per_s']:.0f} delivered/s, e2e p99 {r['e2e_p99_ms']:.1f} ms" for r in runs))
+    print("  runs: " + "; ".join(f"{r['acked_per_s']:.0f} acked/s, {r['delivered_per_s']:.0f} delivered/s, e2e p99 {r['e2e_p99_ms']:.1f} ms, baseline {r['baseline_publish_per_s']:.0f}/s, steal {r.get('steal_pct', 0):.1f}%" for r in runs))
 PY

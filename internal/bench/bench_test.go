@@ -62,7 +62,7 @@ func TestRunOwnNode(t *testing.T) {
 	}
 	for _, k := range []string{"acked_per_s", "delivered_per_s", "ack_p50_ms", "ack_p99_ms", "ack_p999_ms",
 		"e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "e2e_store_p99_ms", "e2e_fanout_p99_ms", "errors", "baseline_publish_per_s", "ratio", "scenario",
-		"users", "rooms", "room_size", "senders", "inflight", "rate", "duration_s", "sync", "target", "cpu_us_per_msg", "target_cpu_us_per_msg"} {
+		"users", "rooms", "room_size", "senders", "inflight", "rate", "duration_s", "sync", "target", "cpu_us_per_msg", "target_cpu_us_per_msg", "steal_pct"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON result has no %q: %s", k, b)
 		}

@@ -27,6 +27,7 @@ type counters struct {
 	reconnects                       atomic.Uint64
 	cpu                              time.Duration // process CPU used during the window
 	targetCPU                        time.Duration // the targets' CPU in the window; 0 if unknown
+	stealPct                         float64       // the machine's CPU time stolen in the window, %
 	ack, e2e                         Histogram
 	// e2e split at the event's server time (milliseconds, so each part is
 	// off by up to 1 ms): send → stored and stored → received. Meaningful

@@ -51,6 +51,10 @@ type Result struct {
 	// their /metrics, 10 ms resolution) per acknowledged message; 0 without
 	// --target or if their metrics could not be read.
 	TargetCPUPerMsgUS float64 `json:"target_cpu_us_per_msg"`
+	// StealPct is the share of this machine's CPU time that its hypervisor
+	// gave other guests during the window (Linux's steal time): a run with
+	// much of it measured a slower machine.
+	StealPct float64 `json:"steal_pct"`
 	// The e2e latency split at the event's server time: send → stored
 	// (waiting for the room's turn included) and stored → received (the
 	// read model, the fan-out, the socket and the receiving client). Each
@@ -84,6 +88,7 @@ func (r *Result) WriteText(w io.Writer) error {
 	if r.TargetCPUPerMsgUS > 0 {
 		p("             %.1f µs per acknowledged message (the targets, from their /metrics)\n", r.TargetCPUPerMsgUS)
 	}
+	p("  machine    %.1f%% of its CPU time stolen by the hypervisor in the window\n", r.StealPct)
 	p("  errors     %d", r.Errors)
 	if r.Errors > 0 {
 		var parts []string

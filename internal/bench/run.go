@@ -173,12 +173,16 @@ func (c *counters) run(ctx context.Context, cfg Config, senders []sender, lives 
 	// is this process). Unreadable metrics only leave it unknown.
 	tcpu0, terr := targetsCPU(ctx, cfg.Targets)
 	cpu0 := processCPU()
+	total0, steal0, machineOK := machineTicks()
 	select {
 	case <-time.After(time.Until(end)):
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	c.cpu = processCPU() - cpu0
+	if total1, steal1, ok := machineTicks(); machineOK && ok && total1 > total0 {
+		c.stealPct = 100 * float64(steal1-steal0) / float64(total1-total0)
+	}
 	if len(cfg.Targets) > 0 && terr == nil {
 		tcpu1, err := targetsCPU(ctx, cfg.Targets)
 		if err == nil {
@@ -226,6 +230,7 @@ func (c *counters) fill(res *Result, cfg Config) {
 		res.CPUPerMsgUS = float64(c.cpu.Microseconds()) / float64(res.Acked)
 		res.TargetCPUPerMsgUS = float64(c.targetCPU.Microseconds()) / float64(res.Acked)
 	}
+	res.StealPct = c.stealPct
 	res.DelivPerS = float64(res.Delivered) / secs
 	res.AckP50MS, res.AckP99MS, res.AckP999MS = ms(c.ack.Quantile(0.5)), ms(c.ack.Quantile(0.99)), ms(c.ack.Quantile(0.999))
 	res.AckMaxMS = ms(c.ack.Max())
