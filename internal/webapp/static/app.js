@@ -8,6 +8,8 @@ import { Api, ApiError, Live, Sites, clearOutboxes, newClientID } from './net.js
 const store = window.localStorage;
 const PAGE = 30; // the newest events fetched per room, for its preview and view
 const OLDER = 50; // events per page when scrolling back
+const KEEP = 300; // events held per room that is not open (see trim)
+const TRIM_AT = KEEP + 100; // ... once it holds this many
 const TYPING_SEND_EVERY = 3000;
 const TYPING_SHOW_FOR = 5000;
 const GROUP_GAP = 5 * 60 * 1000;
@@ -138,6 +140,31 @@ function advance(r) {
   while (r.events.has(r.cursor + 1)) r.cursor++;
 }
 
+// trim bounds the memory a long-open tab gives a busy room: a room that is
+// not open keeps its newest KEEP events once it holds TRIM_AT; scrolling
+// back in it loads the rest again. Its unread count stays the same: the
+// unread messages let go are counted in its base, as those never loaded are.
+function trim(r) {
+  if (S.open === r.id || r.events.size < TRIM_AT) return;
+  const before = unread(r);
+  const seqs = [...r.events.keys()].sort((a, b) => a - b);
+  const low = seqs[seqs.length - KEEP];
+  for (const seq of seqs) {
+    if (seq >= low) break;
+    r.events.delete(seq);
+  }
+  // An edit let go comes back with its page; a deletion is kept, as its
+  // target may come back before the delete event does.
+  for (const [target, ed] of r.edits) if (ed.seq < low) r.edits.delete(target);
+  r.low = low;
+  r.hasMore = true;
+  if (r.unreadAt < low - 1) {
+    r.unreadAt = low - 1;
+    r.unreadBase = 0;
+    r.unreadBase = Math.max(0, before - unread(r));
+  }
+}
+
 // current reports whether r is still a room of this session (not left,
 // not of a user signed out since the request began).
 function current(r) {
@@ -219,6 +246,7 @@ async function fill(r) {
     // Tried again on the next event, room frame or connection.
   } finally {
     r.filling = false;
+    if (current(r)) trim(r);
     render();
   }
 }
@@ -405,6 +433,7 @@ function onEvent(ev) {
   addEvents(r, [ev]);
   if (!r.loaded) queueLoad(r, false);
   else if (beyond) fill(r);
+  trim(r);
   if (fresh && ev.type === 'message' && ev.sender !== me()) {
     if (!(S.open === r.id && visible())) {
       r.delivered = Math.max(r.delivered, ev.seq);
@@ -1016,6 +1045,7 @@ function autosize(el) {
 function openRoom(id) {
   const r = S.rooms.get(id);
   if (!r) return;
+  const left = S.open !== id && S.rooms.get(S.open);
   if (S.open !== id) {
     S.replyTo = null;
     if (S.editing) $('#composer-input').value = '';
@@ -1023,6 +1053,7 @@ function openRoom(id) {
     S.confirmDelete = '';
   }
   S.open = id;
+  if (left) trim(left);
   history.replaceState(null, '', '#/r/' + id);
   if (!r.loaded) queueLoad(r, true);
   loadReceipts(r);
@@ -1042,6 +1073,8 @@ function closeRoom() {
   const a = document.activeElement;
   const refocus = !a || a === document.body || $('#conv').contains(a);
   S.open = null;
+  const left = S.rooms.get(id);
+  if (left) trim(left);
   history.replaceState(null, '', location.pathname);
   render();
   if (refocus) {

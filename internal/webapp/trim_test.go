@@ -1,0 +1,87 @@
+package webapp_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/dandanchat/dandan/internal/testnode"
+)
+
+// TestBusyRoomInBackground checks the memory a long-open tab gives a busy
+// room it does not show: it lets the oldest events of such a room go,
+// while the room's unread count still counts every message; opened, the
+// room shows its newest messages, and scrolling back loads the others
+// again, in order and once each.
+func TestBusyRoomInBackground(t *testing.T) {
+	br := newBrowser(t, 120*time.Second)
+	n := testnode.Start(t)
+	base := "http://" + n.Config.HTTP
+	alice, bob, ids := pair(t, br, base)
+	room := eval[string](alice, `document.querySelector('[data-testid=room-item][data-room-name="Bob"]').dataset.roomId`)
+	token := eval[string](bob, `JSON.parse(localStorage.getItem('dandan.session')).token`)
+	alice.run(`document.querySelector('#back-btn').click()`)
+	alice.wait("the room closed", `location.hash === ''`, 5*time.Second)
+
+	// Bob sends 450 messages while Alice's tab shows no room.
+	const sent = 450
+	for i := range sent {
+		id := fmt.Sprintf("bulk-%03d", i)
+		body, _ := json.Marshal(map[string]string{"id": id, "text": "bulk message " + strconv.Itoa(i)})
+		req, err := http.NewRequest(http.MethodPost, base+"/v1/rooms/"+room+"/messages", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("send %s: %s", id, resp.Status)
+		}
+		ids = append(ids, id)
+	}
+	alice.wait("every message counted unread", fmt.Sprintf(`(() => {
+		const r = document.querySelector('[data-testid=room-item][data-room-name="Bob"]');
+		return r && r.dataset.unread === '%d';
+	})()`, sent), 20*time.Second)
+
+	// Opened, the room shows its newest messages, not all it received.
+	alice.openRoom("Bob")
+	alice.waitMessage(ids[len(ids)-1])
+	shown := len(alice.clientIDs())
+	if shown >= len(ids) || shown < 300 {
+		t.Errorf("the opened room shows %d of %d messages; want its newest 300 to 400", shown, len(ids))
+	}
+	// Scrolling back brings the rest, in order, once each.
+	for range 20 {
+		if eval[bool](alice, `!document.querySelector('[data-testid=load-older]')`) {
+			break
+		}
+		alice.run(`(() => { const b = document.querySelector('[data-testid=load-older]'); if (b && !b.disabled) b.click(); })()`)
+		time.Sleep(200 * time.Millisecond)
+	}
+	alice.wait("the whole history", fmt.Sprintf(`document.querySelectorAll('#messages [data-testid=message]').length === %d`, len(ids)), 10*time.Second)
+	if got := alice.clientIDs(); !slices.Equal(got, ids) {
+		t.Errorf("after scrolling back the room shows %d messages, want the %d sent in order; first differences: %v", len(got), len(ids), firstDiff(got, ids))
+	}
+	alice.checkOnce(alice.clientIDs())
+}
+
+// firstDiff describes where a and b first differ.
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf("at %d: %q against %q", i, a[i], b[i])
+		}
+	}
+	return fmt.Sprintf("lengths %d and %d", len(a), len(b))
+}
