@@ -15,9 +15,10 @@ import (
 
 // TestBusyRoomInBackground checks the memory a long-open tab gives a busy
 // room it does not show: it lets the oldest events of such a room go,
-// while the room's unread count still counts every message; opened, the
-// room shows its newest messages, and scrolling back loads the others
-// again, in order and once each.
+// whether they arrive live or in a catch-up after being offline, while the
+// room's unread count still counts every message; opened, the room shows
+// its newest messages, and scrolling back loads the others again, in order
+// and once each.
 func TestBusyRoomInBackground(t *testing.T) {
 	br := newBrowser(t, 120*time.Second)
 	n := testnode.Start(t)
@@ -28,9 +29,10 @@ func TestBusyRoomInBackground(t *testing.T) {
 	alice.run(`document.querySelector('#back-btn').click()`)
 	alice.wait("the room closed", `location.hash === ''`, 5*time.Second)
 
-	// Bob sends 450 messages while Alice's tab shows no room.
+	// Bob sends 450 messages while Alice's tab shows no room: first live,
+	// then while it is offline, so that it catches up on them.
 	const sent = 450
-	for i := range sent {
+	send := func(i int) {
 		id := fmt.Sprintf("bulk-%03d", i)
 		body, _ := json.Marshal(map[string]string{"id": id, "text": "bulk message " + strconv.Itoa(i)})
 		req, err := http.NewRequest(http.MethodPost, base+"/v1/rooms/"+room+"/messages", bytes.NewReader(body))
@@ -49,31 +51,47 @@ func TestBusyRoomInBackground(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	alice.wait("every message counted unread", fmt.Sprintf(`(() => {
-		const r = document.querySelector('[data-testid=room-item][data-room-name="Bob"]');
-		return r && r.dataset.unread === '%d';
-	})()`, sent), 20*time.Second)
-
-	// Opened, the room shows its newest messages, not all it received.
-	alice.openRoom("Bob")
-	alice.waitMessage(ids[len(ids)-1])
-	shown := len(alice.clientIDs())
-	if shown >= len(ids) || shown < 300 {
-		t.Errorf("the opened room shows %d of %d messages; want its newest 300 to 400", shown, len(ids))
-	}
-	// Scrolling back brings the rest, in order, once each.
-	for range 20 {
-		if eval[bool](alice, `!document.querySelector('[data-testid=load-older]')`) {
-			break
+	for round, offline := range []bool{false, true} {
+		alice.run(`document.querySelector('#back-btn').click()`)
+		alice.wait("the room closed", `location.hash === ''`, 5*time.Second)
+		if offline {
+			alice.offline(true)
+			n.Restart(t) // closes the socket going offline leaves open
+			alice.wait("offline", `document.querySelector('[data-testid=connection]').dataset.state === 'offline'`, 10*time.Second)
 		}
-		alice.run(`(() => { const b = document.querySelector('[data-testid=load-older]'); if (b && !b.disabled) b.click(); })()`)
-		time.Sleep(200 * time.Millisecond)
+		for i := range sent {
+			send(round*sent + i)
+		}
+		if offline {
+			alice.offline(false)
+			alice.waitConnected()
+		}
+		alice.wait("every message counted unread", fmt.Sprintf(`(() => {
+			const r = document.querySelector('[data-testid=room-item][data-room-name="Bob"]');
+			return r && r.dataset.unread === '%d';
+		})()`, sent), 20*time.Second)
+
+		// Opened, the room shows its newest messages, not all it received.
+		alice.openRoom("Bob")
+		alice.waitMessage(ids[len(ids)-1])
+		shown := len(alice.clientIDs())
+		if shown >= sent || shown < 300 {
+			t.Errorf("round %d: the opened room shows %d of %d messages; want its newest 300 to 400", round, shown, len(ids))
+		}
+		// Scrolling back brings the rest, in order, once each.
+		for range 40 {
+			if eval[bool](alice, `!document.querySelector('[data-testid=load-older]')`) {
+				break
+			}
+			alice.run(`(() => { const b = document.querySelector('[data-testid=load-older]'); if (b && !b.disabled) b.click(); })()`)
+			time.Sleep(200 * time.Millisecond)
+		}
+		alice.wait("the whole history", fmt.Sprintf(`document.querySelectorAll('#messages [data-testid=message]').length === %d`, len(ids)), 10*time.Second)
+		if got := alice.clientIDs(); !slices.Equal(got, ids) {
+			t.Errorf("round %d: after scrolling back the room shows %d messages, want the %d sent in order; first differences: %v", round, len(got), len(ids), firstDiff(got, ids))
+		}
+		alice.checkOnce(alice.clientIDs())
 	}
-	alice.wait("the whole history", fmt.Sprintf(`document.querySelectorAll('#messages [data-testid=message]').length === %d`, len(ids)), 10*time.Second)
-	if got := alice.clientIDs(); !slices.Equal(got, ids) {
-		t.Errorf("after scrolling back the room shows %d messages, want the %d sent in order; first differences: %v", len(got), len(ids), firstDiff(got, ids))
-	}
-	alice.checkOnce(alice.clientIDs())
 }
 
 // firstDiff describes where a and b first differ.

@@ -240,13 +240,13 @@ async function fill(r) {
       addEvents(r, evs);
       r.cursor = Math.max(r.cursor, evs[evs.length - 1].seq);
       advance(r);
+      trim(r);
       if (!page.has_more) break;
     }
   } catch {
     // Tried again on the next event, room frame or connection.
   } finally {
     r.filling = false;
-    if (current(r)) trim(r);
     render();
   }
 }
