@@ -159,6 +159,8 @@ function trim(r) {
   r.low = low;
   r.hasMore = true;
   if (r.unreadAt < low - 1) {
+    // With a zero base, unread counts only the messages still held; the
+    // base takes the rest.
     r.unreadAt = low - 1;
     r.unreadBase = 0;
     r.unreadBase = Math.max(0, before - unread(r));
