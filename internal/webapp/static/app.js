@@ -140,12 +140,15 @@ function advance(r) {
   while (r.events.has(r.cursor + 1)) r.cursor++;
 }
 
-// trim bounds the memory a long-open tab gives a busy room: a room that is
-// not open keeps its newest KEEP events once it holds TRIM_AT; scrolling
-// back in it loads the rest again. Its unread count stays the same: the
-// unread messages let go are counted in its base, as those never loaded are.
+// trim bounds the memory a long-open tab gives a busy room: a room keeps
+// its newest KEEP events once it holds TRIM_AT, unless it is on screen with
+// the reader scrolled up or holding a message to edit, reply to or delete
+// (at the bottom, the messages let go are far above the view); scrolling
+// back loads them again. Its unread count stays the same: the unread
+// messages let go are counted in its base, as those never loaded are.
 function trim(r) {
-  if (S.open === r.id || r.events.size < TRIM_AT) return;
+  if (r.events.size < TRIM_AT) return;
+  if (S.open === r.id && (!wasAtBottom || S.editing || S.replyTo || S.confirmDelete)) return;
   const before = unread(r);
   const seqs = [...r.events.keys()].sort((a, b) => a - b);
   const low = seqs[seqs.length - KEEP];
