@@ -22,7 +22,7 @@ const S = {
   acked: new Map(), // client id → {room, seq, ts, text, reply_to, created}: stored, event not yet here
   replyTo: null, // {room, seq}
   editing: null, // {room, seq}
-  confirmDelete: '', // key of a message asking "delete?"
+  confirmDelete: 0, // seq of the message asking "delete?" (not its key, which changes when its event lands after its ack)
   synced: false,
   notify: store.getItem('dandan.notify') === '1',
   missed: new Map(), // room id → {ev, n}: messages from others caught up after a reconnect, to notify once synced
@@ -880,7 +880,7 @@ function messageItem(r, m) {
     quote = t ? { who: t.sender === me() ? 'You' : userName(t.sender), text: isDeleted(r, t) ? 'Message deleted' : textOf(r, t) } : { who: '', text: 'Earlier message' };
   }
   const senderName = r.kind === 'group' && !m.own && !m.grouped ? userName(m.sender) : '';
-  const confirming = S.confirmDelete === m.key;
+  const confirming = !!m.seq && S.confirmDelete === m.seq;
   const sig = JSON.stringify([m.text, m.deleted, m.edited, m.status, m.label, m.showStatus, m.grouped, senderName, quote, confirming, m.seq, m.error, m.op || null, fmtTime(m.ts || 0)]);
   return { key: m.key, sig, build: () => buildMessage(r, m, quote, senderName, confirming) };
 }
@@ -891,7 +891,7 @@ function buildMessage(r, m, quote, senderName, confirming) {
     actions.push(h('button', { type: 'button', class: 'act', 'aria-label': 'Reply', title: 'Reply', 'data-testid': 'reply', onclick: () => startReply(r, m.seq) }, icon('reply')));
     if (m.own) actions.push(h('button', { type: 'button', class: 'act', 'aria-label': 'Edit', title: 'Edit', 'data-testid': 'edit', onclick: () => startEdit(r, m.seq) }, icon('edit')));
     if (m.own || r.role === 'admin') {
-      actions.push(h('button', { type: 'button', class: 'act', 'aria-label': 'Delete', title: 'Delete', 'data-testid': 'delete', onclick: () => askDelete(m.key) }, icon('trash')));
+      actions.push(h('button', { type: 'button', class: 'act', 'aria-label': 'Delete', title: 'Delete', 'data-testid': 'delete', onclick: () => askDelete(m.seq) }, icon('trash')));
     }
   }
   const body = [];
@@ -934,7 +934,7 @@ function buildMessage(r, m, quote, senderName, confirming) {
   confirming ? h('div', { class: 'confirm', role: 'group', 'aria-label': 'Delete this message?' },
     h('span', null, 'Delete for everyone?'),
     h('button', { type: 'button', class: 'btn btn-danger btn-small', 'data-testid': 'confirm-delete', onclick: () => doDelete(r, m.seq) }, 'Delete'),
-    h('button', { type: 'button', class: 'btn btn-small', onclick: () => { S.confirmDelete = ''; render(); } }, 'Cancel')) : null,
+    h('button', { type: 'button', class: 'btn btn-small', onclick: () => { S.confirmDelete = 0; render(); } }, 'Cancel')) : null,
   m.showStatus ? h('div', { class: 'msg-status status-' + m.status, 'data-testid': 'message-status' },
     m.status === 'failed' ? [
       h('span', null, 'Not sent' + (m.error ? ': ' + m.error : '')),
@@ -1003,13 +1003,13 @@ function cancelContext() {
   render();
 }
 
-function askDelete(key) {
-  S.confirmDelete = key;
+function askDelete(seq) {
+  S.confirmDelete = seq;
   render();
 }
 
 function doDelete(r, seq) {
-  S.confirmDelete = '';
+  S.confirmDelete = 0;
   live.enqueue({ id: newClientID(), type: 'delete', room: r.id, target: seq });
   render();
 }
@@ -1055,7 +1055,7 @@ function openRoom(id) {
     S.replyTo = null;
     if (S.editing) $('#composer-input').value = '';
     S.editing = null;
-    S.confirmDelete = '';
+    S.confirmDelete = 0;
   }
   S.open = id;
   if (left) trim(left);
@@ -1621,7 +1621,7 @@ function wire() {
   });
   document.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape' && S.confirmDelete) {
-      S.confirmDelete = '';
+      S.confirmDelete = 0;
       render();
     }
   });
