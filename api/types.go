@@ -72,6 +72,10 @@ type Room struct {
 	Delivered uint64 `json:"delivered"`      // the caller's delivered pointer
 	Unread    uint64 `json:"unread"`         // messages from others after Read
 	Peer      *User  `json:"peer,omitempty"` // for direct rooms: the other member
+	// Last is the room's last event (its Seq is LastSeq) when the node has
+	// it at hand, so that a room list can show it without reading the
+	// history; it may be left out.
+	Last *Event `json:"last,omitempty"`
 }
 
 // Member is one member of a room.

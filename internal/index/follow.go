@@ -197,6 +197,7 @@ func (ix *Index) followStream(ctx context.Context, p int, pending *sync.WaitGrou
 					if ev, ok := ix.apply(m); ok {
 						last.Store(ev.streamSeq)
 						if ev.fresh {
+							ix.keepLast(ev.room, ev.seq, m.Data())
 							ix.emit(Event{Room: ev.room, Seq: ev.seq, Data: m.Data()})
 						}
 					}

@@ -16,6 +16,7 @@ package index
 
 import (
 	"context"
+	"encoding/json"
 	"hash/maphash"
 	"log/slog"
 	"sort"
@@ -23,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dandanchat/dandan/api"
 	"github.com/dandanchat/dandan/internal/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -75,7 +77,13 @@ type room struct {
 	lastOwn map[string]uint64   // user → seq of their last message
 	deleted map[uint64]struct{} // seqs of deleted messages
 	ids     idWindow            // message ids of recent events, to recognise resends
+	last    []byte              // the stored JSON of event lastSeq, if followed live and small
+	lastSeq uint64
 }
+
+// MaxLastEvent bounds the stored size of the last event the index keeps
+// per room (see LastEvent).
+const MaxLastEvent = 2048
 
 // New returns an index over st, reading through js (nil: the store's own
 // connection). Call Start to fill it.
@@ -286,6 +294,39 @@ func (ix *Index) LastOwn(roomID, user string) uint64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.lastOwn[user]
+}
+
+// LastEvent returns a room's last event if the index has it at hand: the
+// last one it followed live (not those replayed at start), if no larger than
+// MaxLastEvent stored.
+func (ix *Index) LastEvent(roomID string) (api.Event, bool) {
+	r := ix.roomFor(roomID, false)
+	if r == nil {
+		return api.Event{}, false
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var ev api.Event
+	if r.last == nil || r.lastSeq != uint64(len(r.sseq)) || json.Unmarshal(r.last, &ev) != nil || ev.Seq != r.lastSeq {
+		return api.Event{}, false
+	}
+	return ev, true
+}
+
+// keepLast keeps data, the stored JSON of room's event seq just followed
+// live, as the room's last event if it is small enough.
+func (ix *Index) keepLast(room string, seq uint64, data []byte) {
+	r := ix.roomFor(room, false)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(data) > MaxLastEvent {
+		r.last, r.lastSeq = nil, 0
+		return
+	}
+	r.last, r.lastSeq = append(r.last[:0], data...), seq
 }
 
 // WaitMembers waits until the index has applied the members bucket up to

@@ -362,6 +362,9 @@ func (s *Service) Summary(ctx context.Context, roomID, user string) (*api.Room, 
 		LastSeq: s.lastSeq(ctx, roomID), Members: len(members), Role: members[user].Role,
 		Read: rc.Read, Delivered: rc.Delivered}
 	r.Unread = s.ix.Unread(roomID, max(rc.Read, s.ix.LastOwn(roomID, user)))
+	if ev, ok := s.ix.LastEvent(roomID); ok && ev.Seq == r.LastSeq {
+		r.Last = &ev
+	}
 	if rec.Kind == api.RoomDirect {
 		for u := range members {
 			if u != user {

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -248,4 +249,76 @@ func TestReceiptsUnreadTyping(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, la, "typing", func(u client.Update) bool { return u.Kind == client.Typing && u.User == bob.ID && u.RoomID == room.ID })
+}
+
+// A room's summary carries its last event when the node followed it live
+// and it is small; otherwise it is left out, and history has it.
+func TestRoomSummaryLast(t *testing.T) {
+	n := testnode.Start(t)
+	alice, bob := signUp(t, n, "alice"), signUp(t, n, "bob")
+	c := ctx(t)
+	room, err := alice.CreateDirect(c, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// lastOf waits for bob's summary of the room to show last_seq seq, and
+	// returns its last event (nil if left out).
+	lastOf := func(seq uint64) *api.Event {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			rooms, err := bob.Rooms(c)
+			if err != nil || len(rooms) != 1 {
+				t.Fatalf("bob's rooms: %v, %v", rooms, err)
+			}
+			r := rooms[0]
+			if r.LastSeq == seq && (r.Last != nil || time.Now().After(deadline)) {
+				return r.Last
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("bob's summary has last_seq %d, want %d", r.LastSeq, seq)
+			}
+		}
+	}
+	ack, err := alice.Send(c, room.ID, "see you at noon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := lastOf(ack.Seq); l == nil || l.Seq != ack.Seq || l.Type != api.EventMessage || l.Text != "see you at noon" || l.Sender != alice.ID {
+		t.Errorf("last = %+v, want alice's message %d", l, ack.Seq)
+	}
+	del, err := alice.Delete(c, room.ID, ack.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := lastOf(del.Seq); l == nil || l.Type != api.EventDelete || l.Target != ack.Seq {
+		t.Errorf("after the deletion last = %+v, want the delete event %d", l, del.Seq)
+	}
+	// Too large to keep.
+	big, err := alice.Send(c, room.ID, strings.Repeat("long ", 500))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := lastOf(big.Seq); l != nil {
+		t.Errorf("a 2,500-byte message kept as last: seq %d", l.Seq)
+	}
+	small, err := alice.Send(c, room.ID, "short again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := lastOf(small.Seq); l == nil || l.Text != "short again" {
+		t.Errorf("last = %+v, want %d", l, small.Seq)
+	}
+	// A restart replays the stream without bodies: not at hand until the
+	// next event.
+	n.Restart(t)
+	if l := lastOf(small.Seq); l != nil {
+		t.Errorf("after a restart last = %+v, want none", l)
+	}
+	next, err := alice.Send(c, room.ID, "after the restart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := lastOf(next.Seq); l == nil || l.Text != "after the restart" {
+		t.Errorf("last = %+v, want %d", l, next.Seq)
+	}
 }
