@@ -257,3 +257,34 @@ func (p *page) show() {
 	p.window(cdpbrowser.WindowStateNormal)
 	p.wait("the tab visible", `document.visibilityState === 'visible' && !document.hidden`, 15*time.Second)
 }
+
+// TestNotifyFromSummary checks the notification of a message stored while
+// the page was offline in a room it knows only by its summary (not opened
+// since the page loaded, so no catch-up covers it): the room's summary on
+// reconnecting brings the message, which is notified once.
+func TestNotifyFromSummary(t *testing.T) {
+	br := newBrowser(t, 90*time.Second)
+	n := testnode.Start(t)
+	base := "http://" + n.Config.HTTP
+	alice, bob, _ := pair(t, br, base)
+	room := eval[string](alice, `document.querySelector('[data-testid=room-item][data-room-name="Bob"]').dataset.roomId`)
+	alice.grantNotifications(base)
+	alice.run(`localStorage.setItem('dandan.notify', '1'); document.querySelector('[data-testid=back]').click()`)
+	alice.wait("no room open", `location.hash === ''`, 5*time.Second)
+	alice.do(chromedp.Reload())
+	alice.waitConnected()
+	alice.recordNotifications()
+	alice.hide()
+
+	alice.offline(true)
+	n.Restart(t)
+	alice.wait("the connection lost", `document.querySelector('[data-testid=connection]').dataset.state === 'offline'`, 10*time.Second)
+	bob.waitConnected()
+	const h = "Written while you were away, in a room you had not opened."
+	bob.waitMessage(bob.send(h), "sent", "delivered")
+	alice.offline(false)
+	alice.waitConnected()
+	alice.wait("a notification after reconnecting", `window.__notes.length > 0 && window.__notes.every(n => n.shown)`, 15*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	alice.checkNotifications([]note{{Title: "Bob", Body: h, Tag: room, Shown: true}})
+}

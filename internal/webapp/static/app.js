@@ -217,10 +217,7 @@ async function loadLatest(r) {
     r.loaded = true;
     r.error = '';
     if (r.kind === 'group') loadMembers(r);
-    if (r.cursor > r.delivered && live) {
-      r.delivered = r.cursor;
-      live.receipt(r.id, r.cursor, 0);
-    }
+    deliveredUpTo(r, r.cursor);
     fill(r);
   } catch (e) {
     r.error = e.message || 'Could not load messages';
@@ -458,10 +455,45 @@ function onEvent(ev) {
 }
 
 function onRoom(summary) {
+  const had = S.rooms.get(summary.id);
+  const seen = had ? had.last_seq : -1; // -1: new to this page
+  const seenUnread = had ? unread(had) : 0;
   const r = roomOf(summary);
-  if (!r.loaded) queueLoad(r, S.open === r.id);
+  // The summary's last event, when the node had it at hand, is the room's
+  // newest: enough for its line in the list, so a room not on screen is
+  // loaded only when opened or when a live event arrives (a client with
+  // many rooms does not read a page of each whenever it reconnects). A
+  // loaded room gets its events in the catch-up instead.
+  const last = summary.last;
+  if (!r.loaded && last && last.room === r.id && last.seq === summary.last_seq && !r.events.has(last.seq)) {
+    addEvents(r, [last]);
+    // New since this page last heard of the room: with no cursor there, no
+    // catch-up brings it, so it is notified as a catch-up's would be.
+    if (seen >= 0 && last.seq > seen && last.type === 'message' && last.sender !== me() && !S.synced) {
+      const m = S.missed.get(r.id);
+      S.missed.set(r.id, { ev: last, n: (m ? m.n : 0) + Math.max(1, unread(r) - seenUnread) });
+    }
+  }
+  if (!r.loaded && (S.open === r.id || !previewable(r))) queueLoad(r, S.open === r.id);
+  else if (!r.loaded) deliveredUpTo(r, r.last_seq);
   else if (r.last_seq > r.cursor) fill(r);
   render();
+}
+
+// previewable: the newest event held can be the room's line in the list.
+function previewable(r) {
+  let ev = null;
+  for (const e of r.events.values()) if (!ev || e.seq > ev.seq) ev = e;
+  return !!ev && ev.seq === r.last_seq && (ev.type === 'message' || !!systemText(r, ev));
+}
+
+// deliveredUpTo tells the server the room's events up to seq reached this
+// device, if it has not been told.
+function deliveredUpTo(r, seq) {
+  if (seq > r.delivered && live) {
+    r.delivered = seq;
+    live.receipt(r.id, seq, 0);
+  }
 }
 
 function onLeft(id) {
@@ -793,17 +825,18 @@ let wasAtBottom = true;
 function buildItems(r) {
   const items = [];
   const mine = me();
-  if (r.hasMore || r.loadingOlder) {
+  if (!r.loaded) {
+    // It may hold its last event already (from its summary) or live ones.
+    items.push({ key: 'loading', sig: r.error, build: () => h('p', { class: 'conv-start' }, r.error ? 'Could not load messages: ' + r.error : 'Loading messages…') });
+  } else if (r.hasMore || r.loadingOlder) {
     items.push({
       key: 'older', sig: String(r.loadingOlder),
       build: () => h('div', { class: 'older' },
         h('button', { type: 'button', class: 'btn btn-quiet', 'data-testid': 'load-older', disabled: r.loadingOlder, onclick: () => loadOlder(r) },
           r.loadingOlder ? 'Loading earlier messages…' : 'Load earlier messages')),
     });
-  } else if (r.loaded) {
-    items.push({ key: 'start', sig: '', build: () => h('p', { class: 'conv-start' }, 'This is the beginning of the conversation.') });
   } else {
-    items.push({ key: 'loading', sig: r.error, build: () => h('p', { class: 'conv-start' }, r.error ? 'Could not load messages: ' + r.error : 'Loading messages…') });
+    items.push({ key: 'start', sig: '', build: () => h('p', { class: 'conv-start' }, 'This is the beginning of the conversation.') });
   }
   // The last own message gets its status spelled out.
   let lastOwn = null;
