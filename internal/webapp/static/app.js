@@ -6,7 +6,7 @@ import { icon } from './icons.js';
 import { Api, ApiError, Live, Sites, clearOutboxes, newClientID } from './net.js';
 
 const store = window.localStorage;
-const PAGE = 30; // the newest events fetched per room, for its preview and view
+const PAGE = 30; // the newest events fetched of a room opened (or with no last event in its summary)
 const OLDER = 50; // events per page when scrolling back
 const KEEP = 300; // events held per room that is not open (see trim)
 const TRIM_AT = KEEP + 100; // ... once it holds this many
