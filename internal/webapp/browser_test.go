@@ -1,9 +1,11 @@
 package webapp_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -408,4 +410,34 @@ func (p *page) unread(name string) string {
 		const b = document.querySelector('[data-testid=room-item][data-room-name=%s] [data-testid=unread]');
 		return b ? b.textContent : '';
 	})()`, js(name)))
+}
+
+// apiCall makes a request of the HTTP API at base as the holder of token,
+// failing the test on an error or an answer other than 2xx; out, if not
+// nil, takes the answer's JSON.
+func apiCall(t *testing.T, base, token, method, path string, body, out any) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(method, base+path, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %s", method, path, resp.Status)
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
 }

@@ -1,9 +1,7 @@
 package webapp_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -29,26 +27,7 @@ func TestRoomListFromSummaries(t *testing.T) {
 	token := eval[string](alice, `JSON.parse(localStorage.getItem('dandan.session')).token`)
 	call := func(method, path string, body, out any) {
 		t.Helper()
-		b, _ := json.Marshal(body)
-		req, err := http.NewRequest(method, base+path, bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("%s %s: %s", method, path, resp.Status)
-		}
-		if out != nil {
-			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-				t.Fatal(err)
-			}
-		}
+		apiCall(t, base, token, method, path, body, out)
 	}
 	// Alice writes in the direct room and in three groups with Bob.
 	direct := eval[string](alice, `document.querySelector('[data-testid=room-item][data-room-name="Bob"]').dataset.roomId`)

@@ -1,8 +1,6 @@
 package webapp_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -35,21 +33,7 @@ func TestBusyRoom(t *testing.T) {
 	const sent = 450
 	send := func(i int) {
 		id := fmt.Sprintf("bulk-%03d", i)
-		body, _ := json.Marshal(map[string]string{"id": id, "text": "bulk message " + strconv.Itoa(i)})
-		req, err := http.NewRequest(http.MethodPost, base+"/v1/rooms/"+room+"/messages", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("send %s: %s", id, resp.Status)
-		}
+		apiCall(t, base, token, http.MethodPost, "/v1/rooms/"+room+"/messages", map[string]string{"id": id, "text": "bulk message " + strconv.Itoa(i)}, nil)
 		ids = append(ids, id)
 	}
 	for round, how := range []string{"closed", "offline", "open"} {
