@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/dandanchat/dandan/internal/browsertest"
@@ -403,6 +404,12 @@ func (p *page) noOverflow(width int64) {
 	}
 }
 
+// roomID is the id of the room the room list calls name.
+func (p *page) roomID(name string) string {
+	p.t.Helper()
+	return eval[string](p, fmt.Sprintf(`document.querySelector('[data-testid=room-item][data-room-name=%s]').dataset.roomId`, js(name)))
+}
+
 // unread is the unread count the room list shows for the room called name.
 func (p *page) unread(name string) string {
 	p.t.Helper()
@@ -440,4 +447,14 @@ func apiCall(t *testing.T, base, token, method, path string, body, out any) {
 			t.Fatalf("%s %s: %v", method, path, err)
 		}
 	}
+}
+
+// onEveryLoad has the page run src, a script, before its own scripts on
+// every load from now on (not the current one).
+func (p *page) onEveryLoad(src string) {
+	p.t.Helper()
+	p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: src})
+		return err
+	}))
 }

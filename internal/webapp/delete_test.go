@@ -1,13 +1,10 @@
 package webapp_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/dandanchat/dandan/internal/testnode"
@@ -25,25 +22,22 @@ func TestDeleteBeforeEvent(t *testing.T) {
 
 	// From its next load on, Alice's page delivers the event lines of a
 	// WebSocket message window.__holdEvents ms late (other lines at once).
-	alice.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
-			const d = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage');
-			Object.defineProperty(WebSocket.prototype, 'onmessage', {
-				get() { return d.get.call(this); },
-				set(fn) {
-					d.set.call(this, (m) => {
-						const hold = window.__holdEvents || 0;
-						const lines = String(m.data).split('\n');
-						const late = lines.filter((l) => hold && l.includes('"type":"event"'));
-						const now = lines.filter((l) => !late.includes(l));
-						if (now.length) fn({ data: now.join('\n') });
-						if (late.length) setTimeout(() => fn({ data: late.join('\n') }), hold);
-					});
-				},
-			});
-		})()`})
-		return err
-	}))
+	alice.onEveryLoad(`(() => {
+		const d = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage');
+		Object.defineProperty(WebSocket.prototype, 'onmessage', {
+			get() { return d.get.call(this); },
+			set(fn) {
+				d.set.call(this, (m) => {
+					const hold = window.__holdEvents || 0;
+					const lines = String(m.data).split('\n');
+					const late = lines.filter((l) => hold && l.includes('"type":"event"'));
+					const now = lines.filter((l) => !late.includes(l));
+					if (now.length) fn({ data: now.join('\n') });
+					if (late.length) setTimeout(() => fn({ data: late.join('\n') }), hold);
+				});
+			},
+		});
+	})()`)
 	alice.do(chromedp.Reload())
 	alice.waitConnected()
 	alice.openRoom("Bob")

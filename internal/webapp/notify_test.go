@@ -32,7 +32,7 @@ func TestNotifications(t *testing.T) {
 	n := testnode.Start(t)
 	base := "http://" + n.Config.HTTP
 	alice, bob, _ := pair(t, br, base)
-	room := eval[string](alice, `document.querySelector('[data-testid=room-item][data-room-name="Bob"]').dataset.roomId`)
+	room := alice.roomID("Bob")
 
 	// Alice's other device, through the Go SDK.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -267,7 +267,7 @@ func TestNotifyFromSummary(t *testing.T) {
 	n := testnode.Start(t)
 	base := "http://" + n.Config.HTTP
 	alice, bob, _ := pair(t, br, base)
-	room := eval[string](alice, `document.querySelector('[data-testid=room-item][data-room-name="Bob"]').dataset.roomId`)
+	room := alice.roomID("Bob")
 	alice.grantNotifications(base)
 	alice.run(`localStorage.setItem('dandan.notify', '1'); document.querySelector('[data-testid=back]').click()`)
 	alice.wait("no room open", `location.hash === ''`, 5*time.Second)

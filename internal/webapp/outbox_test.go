@@ -1,15 +1,12 @@
 package webapp_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/dandanchat/dandan/internal/testnode"
@@ -53,25 +50,22 @@ func TestOutbox(t *testing.T) {
 
 	// ---- Refused for good. The page records every frame it writes and
 	// every socket it opens, from its next load on.
-	alice.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
-			window.__frames = [];
-			window.__sockets = [];
-			const send = WebSocket.prototype.send;
-			WebSocket.prototype.send = function (data) {
-				for (const line of String(data).split('\n')) { try { window.__frames.push(JSON.parse(line)); } catch {} }
-				if (!window.__sockets.includes(this)) window.__sockets.push(this);
-				return send.call(this, data);
-			};
-		})()`})
-		return err
-	}))
+	alice.onEveryLoad(`(() => {
+		window.__frames = [];
+		window.__sockets = [];
+		const send = WebSocket.prototype.send;
+		WebSocket.prototype.send = function (data) {
+			for (const line of String(data).split('\n')) { try { window.__frames.push(JSON.parse(line)); } catch {} }
+			if (!window.__sockets.includes(this)) window.__sockets.push(this);
+			return send.call(this, data);
+		};
+	})()`)
 	b2 := bob.send("Edit or delete this, if you can.")
 	alice.waitMessage(b2)
 	seqOf := func(p *page, id string) int {
 		return eval[int](p, fmt.Sprintf(`+document.querySelector('#messages [data-client-id=%s]').dataset.seq`, js(id)))
 	}
-	room := eval[string](alice, `document.querySelector('[data-testid=room-item][data-room-name="Bob"]').dataset.roomId`)
+	room := alice.roomID("Bob")
 	// An outbox as versions before outboxes per tab saved it (one list per
 	// user), which the page adopts when it loads: a message too long for
 	// the server (typed in an older version, say), an edit and a deletion

@@ -1,14 +1,11 @@
 package webapp_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/dandanchat/dandan/internal/testnode"
@@ -30,7 +27,7 @@ func TestRoomListFromSummaries(t *testing.T) {
 		apiCall(t, base, token, method, path, body, out)
 	}
 	// Alice writes in the direct room and in three groups with Bob.
-	direct := eval[string](alice, `document.querySelector('[data-testid=room-item][data-room-name="Bob"]').dataset.roomId`)
+	direct := alice.roomID("Bob")
 	last := map[string]string{"Alice": "the last word in the direct room"}
 	call(http.MethodPost, "/v1/rooms/"+direct+"/messages", map[string]string{"id": "direct-last", "text": last["Alice"]}, nil)
 	for i := range 3 {
@@ -43,27 +40,22 @@ func TestRoomListFromSummaries(t *testing.T) {
 		}
 	}
 	// From its next load on, Bob's page records the history it reads.
-	bob.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
-			window.__history = [];
-			const f = window.fetch;
-			window.fetch = function (u, o) {
-				if (String(u).includes('/events')) window.__history.push(String(u));
-				return f.call(this, u, o);
-			};
-		})()`})
-		return err
-	}))
-	previews := func(p *page) map[string]string {
-		return eval[map[string]string](p, `Object.fromEntries([...document.querySelectorAll('[data-testid=room-item]')].map(r =>
-			[r.dataset.roomName, r.querySelector('[data-testid=room-preview]').textContent]))`)
-	}
+	bob.onEveryLoad(`(() => {
+		window.__history = [];
+		const f = window.fetch;
+		window.fetch = function (u, o) {
+			if (String(u).includes('/events')) window.__history.push(String(u));
+			return f.call(this, u, o);
+		};
+	})()`)
+	// previews maps each room's name to its line in the list.
+	const previews = `Object.fromEntries([...document.querySelectorAll('[data-testid=room-item]')].map(r =>
+		[r.dataset.roomName, r.querySelector('[data-testid=room-preview]').textContent]))`
 	showsLast := fmt.Sprintf(`(() => {
 		const want = %s;
-		const got = Object.fromEntries([...document.querySelectorAll('[data-testid=room-item]')].map(r =>
-			[r.dataset.roomName, r.querySelector('[data-testid=room-preview]').textContent]));
+		const got = %s;
 		return Object.keys(want).length === Object.keys(got).length && Object.entries(want).every(([k, v]) => (got[k] || '').endsWith(v));
-	})()`, js(last))
+	})()`, js(last), previews)
 	reload := func() {
 		t.Helper()
 		bob.run(`document.querySelector('#back-btn').click()`)
@@ -76,7 +68,7 @@ func TestRoomListFromSummaries(t *testing.T) {
 	bob.wait("every room's last message", showsLast, 15*time.Second)
 	time.Sleep(500 * time.Millisecond) // any history read would have started
 	if reads := eval[[]string](bob, `window.__history`); len(reads) != 0 {
-		t.Errorf("the page read history for its room list: %v (previews %v)", reads, previews(bob))
+		t.Errorf("the page read history for its room list: %v (previews %v)", reads, eval[map[string]string](bob, previews))
 	}
 	// Opened, a room reads its history.
 	bob.openRoom("Group 1")

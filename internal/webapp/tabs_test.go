@@ -43,7 +43,7 @@ func TestTwoTabs(t *testing.T) {
 	alice, bob, ids := pair(t, br, base)
 	user := eval[string](alice, `JSON.parse(localStorage.getItem('dandan.session')).user.id`)
 	bobID := eval[string](bob, `JSON.parse(localStorage.getItem('dandan.session')).user.id`)
-	room := eval[string](alice, `document.querySelector('[data-testid=room-item][data-room-name="Bob"]').dataset.roomId`)
+	room := alice.roomID("Bob")
 
 	// Alice's second tab, in the same browser context: the same storage.
 	tab2, closeTab2 := alice.tab("alice's second tab")

@@ -22,7 +22,7 @@ func TestBusyRoom(t *testing.T) {
 	n := testnode.Start(t)
 	base := "http://" + n.Config.HTTP
 	alice, bob, ids := pair(t, br, base)
-	room := eval[string](alice, `document.querySelector('[data-testid=room-item][data-room-name="Bob"]').dataset.roomId`)
+	room := alice.roomID("Bob")
 	token := eval[string](bob, `JSON.parse(localStorage.getItem('dandan.session')).token`)
 	alice.run(`document.querySelector('#back-btn').click()`)
 	alice.wait("the room closed", `location.hash === ''`, 5*time.Second)

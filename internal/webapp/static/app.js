@@ -437,10 +437,7 @@ function onEvent(ev) {
   else if (beyond) fill(r);
   trim(r);
   if (fresh && ev.type === 'message' && ev.sender !== me()) {
-    if (!(S.open === r.id && visible())) {
-      r.delivered = Math.max(r.delivered, ev.seq);
-      live.receipt(r.id, ev.seq, 0);
-    }
+    if (!(S.open === r.id && visible())) deliveredUpTo(r, ev.seq);
     if (S.synced) {
       notifyMessage(r, ev, 1);
       if (S.open === r.id && visible()) announce(r, ev);
